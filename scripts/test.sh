@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: every test (unit + integration against the real API server,
+# Keycloak and the provider simulators), after checking generated files are fresh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+npm run --silent typecheck
+npm run --silent generate >/dev/null
+if ! git diff --exit-code --stat -- crds charts deploy; then
+  echo "generated files are stale: run 'npm run generate' and commit the result" >&2
+  exit 1
+fi
+npx vitest run --project unit
+REQUIRE_KEYCLOAK_TESTS="${REQUIRE_KEYCLOAK_TESTS:-1}" npx vitest run --project integration

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import {
+  AllowInsecureHttp,
+  ObjectName,
+  SecretKeyRef,
+  commonSpecFields,
+  commonStatusFields,
+  endpointUrl,
+  httpsUnlessAllowed,
+  target,
+} from './common.js';
+
+export const ACCESS_TOKEN = { kind: 'AccessToken', plural: 'accesstokens', singular: 'accesstoken', shortNames: ['at'] } as const;
+
+export const OidcSpec = z
+  .object({
+    issuerUrl: endpointUrl('OIDC issuer; the token endpoint is discovered from it. Set issuerUrl or tokenUrl.').optional(),
+    tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
+    revocationUrl: endpointUrl('RFC 7009 revocation endpoint; discovered from issuerUrl when unset.').optional(),
+    clientId: z.string().min(1).max(256).meta({ description: 'OAuth2 client id (e.g. "pydc" for DataChain).' }),
+    clientSecretRef: SecretKeyRef.optional().meta({ description: 'Client secret, for confidential clients only.' }),
+    refreshTokenSecretRef: SecretKeyRef.meta({
+      description: 'The refresh (or offline) token a person generated once. The operator keeps the current one in the target Secret.',
+    }),
+    scope: z.string().max(1024).optional().meta({ description: 'Scope to request, e.g. "openid offline_access".' }),
+    allowInsecureHttp: AllowInsecureHttp,
+  })
+  .meta({
+    description: 'OAuth2/OIDC refresh-token grant.',
+    'x-kubernetes-validations': [
+      { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' },
+      ...httpsUnlessAllowed(['issuerUrl', 'tokenUrl', 'revocationUrl']),
+    ],
+  });
+
+export const GnapSpec = z
+  .object({
+    walletAddressUrl: endpointUrl('The client\'s wallet address URL (its keys are served at {walletAddressUrl}/jwks.json).'),
+    keyId: z.string().min(1).max(256).meta({ description: 'Key id (kid) of the client\'s Ed25519 key.' }),
+    privateKeySecretRef: SecretKeyRef.meta({ description: 'Ed25519 private key (PEM) used to sign GNAP requests.' }),
+    accessTokenSecretRef: SecretKeyRef.meta({ description: 'The initial access token value from a grant.' }),
+    manageUrlSecretRef: SecretKeyRef.meta({ description: 'The initial token management URL from a grant.' }),
+    allowInsecureHttp: AllowInsecureHttp,
+  })
+  .meta({
+    description:
+      'GNAP token management (Interledger Open Payments). Rotation kills the old token at once (no overlap): consumers listed in target.rolloutRestart are restarted right after the Secret write.',
+    'x-kubernetes-validations': httpsUnlessAllowed(['walletAddressUrl']),
+  });
+
+export const AccessTokenSpec = z
+  .object({
+    oidc: OidcSpec.optional(),
+    gnap: GnapSpec.optional(),
+    ...commonSpecFields,
+    target: target(
+      'The Secret to write: oidc keys access_token, token_type, expires_at, refresh_token; gnap keys access_token, manage_url, expires_at, access.',
+    ),
+  })
+  .meta({
+    description: 'Desired state of an AccessToken: exactly one of oidc and gnap.',
+    'x-kubernetes-validations': [
+      { rule: 'has(self.oidc) != has(self.gnap)', message: 'set exactly one of oidc and gnap' },
+      {
+        rule: '!has(self.oidc) || self.oidc.refreshTokenSecretRef.name != self.target.secretName',
+        message: 'target.secretName must differ from oidc.refreshTokenSecretRef.name (the seed Secret stays yours)',
+        fieldPath: '.target.secretName',
+      },
+    ],
+  });
+
+export const AccessTokenStatus = z
+  .object({
+    ...commonStatusFields,
+    grantType: z.enum(['oidc', 'gnap']).optional().meta({ description: 'Which variant issued the current token.' }),
+    refreshTokenExpirationTime: z.string().max(64).optional().meta({
+      description: 'When the current refresh token lapses (unset for offline tokens that never expire).',
+      format: 'date-time',
+    }),
+    pendingRefreshSince: z.string().max(64).optional().meta({
+      description: 'A refresh was sent to the provider and its result not yet stored (crash detection).',
+      format: 'date-time',
+    }),
+  })
+  .meta({ description: 'Observed state of an AccessToken.' });
+
+export type AccessTokenSpec = z.infer<typeof AccessTokenSpec>;
+export type AccessTokenStatus = z.infer<typeof AccessTokenStatus>;
+export { ObjectName };

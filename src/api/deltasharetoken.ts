@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import {
+  AllowInsecureHttp,
+  Duration,
+  SecretRef,
+  commonSpecFields,
+  commonStatusFields,
+  endpointUrl,
+  httpsUnlessAllowed,
+  target,
+} from './common.js';
+
+export const DELTA_SHARE_TOKEN = { kind: 'DeltaShareToken', plural: 'deltasharetokens', singular: 'deltasharetoken', shortNames: ['dst'] } as const;
+
+export const DdsProviderSpec = z
+  .object({
+    apiUrl: endpointUrl('DDS API base URL, e.g. https://api-sandbox.merchants.zalando.com.'),
+    tokenUrl: endpointUrl('zDirect token endpoint; default {apiUrl}/auth/token.').optional(),
+    credentialsSecretRef: SecretRef.meta({ description: 'Secret with keys client_id and client_secret of the zDirect app.' }),
+    allowInsecureHttp: AllowInsecureHttp,
+  })
+  .meta({
+    description: 'Zalando Direct Data Sharing credentials API.',
+    'x-kubernetes-validations': httpsUnlessAllowed(['apiUrl', 'tokenUrl']),
+  });
+
+export const DeltaShareTokenSpec = z
+  .object({
+    dds: DdsProviderSpec,
+    ...commonSpecFields,
+    overlap: Duration.optional().meta({
+      description:
+        'How long the previous (ROTATED) token keeps working after a rotation (existing_token_expiry_time_in_seconds). Default 1h.',
+    }),
+    verify: z.boolean().optional().meta({
+      description: 'GET {endpoint}/shares with the new bearer token before reporting Ready. Default true.',
+    }),
+    onTokenCeiling: z.enum(['Wait', 'RevokeAllAndReissue']).optional().meta({
+      description:
+        'DDS allows two live tokens. When a rotation is due while the previous token is still valid: Wait (default) until it expires, or RevokeAllAndReissue (PATCH 0 revokes EVERY token of the account, causing downtime).',
+    }),
+    target: target('The Secret to write: keys config.share (profile JSON), endpoint, bearerToken, expirationTime.'),
+  })
+  .meta({ description: 'Desired state of a DeltaShareToken.' });
+
+export const DeltaShareTokenStatus = z
+  .object({
+    ...commonStatusFields,
+    tokenId: z.string().max(256).optional().meta({ description: 'Provider id of the active DDS token (never the bearer token).' }),
+    rotatedTokenExpirationTime: z.string().max(64).optional().meta({
+      description: 'When the previous (ROTATED) token stops working.',
+      format: 'date-time',
+    }),
+  })
+  .meta({ description: 'Observed state of a DeltaShareToken.' });
+
+export type DeltaShareTokenSpec = z.infer<typeof DeltaShareTokenSpec>;
+export type DeltaShareTokenStatus = z.infer<typeof DeltaShareTokenStatus>;

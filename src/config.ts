@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/**
+ * Operator settings, from environment variables (what the Helm chart sets) with flags
+ * for local runs. Parsed with zod so a typo fails at start-up with the variable's name.
+ */
+export const OperatorConfig = z.object({
+  /** empty = all namespaces (cluster-wide mode) */
+  watchNamespaces: z.array(z.string()).default([]),
+  workers: z.coerce.number().int().min(1).max(256).default(8),
+  kubeQps: z.coerce.number().min(1).default(50),
+  kubeBurst: z.coerce.number().int().min(1).default(100),
+  resyncSeconds: z.coerce.number().int().min(0).default(600),
+  leaderElect: z.boolean().default(true),
+  leaseNamespace: z.string().default('default'),
+  leaseName: z.string().default('token-operator'),
+  leaseDurationSeconds: z.coerce.number().int().min(2).default(15),
+  renewDeadlineSeconds: z.coerce.number().int().min(1).default(10),
+  retryPeriodSeconds: z.coerce.number().int().min(1).default(2),
+  identity: z.string().default(`${process.env.POD_NAME ?? 'local'}-${process.pid}`),
+  healthPort: z.coerce.number().int().min(0).max(65535).default(8080),
+  healthHost: z.string().default('0.0.0.0'),
+  allowInsecureHttp: z.boolean().default(false),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  providerTimeoutSeconds: z.coerce.number().min(1).default(15),
+  /** enable only some controllers, e.g. ["DeltaShareToken"] */
+  controllers: z.array(z.enum(['DeltaShareToken', 'AccessToken', 'DataToken'])).default(['DeltaShareToken', 'AccessToken', 'DataToken']),
+});
+export type OperatorConfig = z.infer<typeof OperatorConfig>;
+
+const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+const bool = (v: string | undefined) => (v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()));
+
+/** Reads TOKEN_OPERATOR_* variables, then --flag=value arguments (flags win). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): OperatorConfig {
+  const flags = new Map<string, string>();
+  for (const a of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (m) flags.set(m[1]!, m[2] ?? 'true');
+  }
+  const pick = (flag: string, envName: string) => flags.get(flag) ?? env[`TOKEN_OPERATOR_${envName}`];
+  const raw = {
+    watchNamespaces: list(pick('watch-namespaces', 'WATCH_NAMESPACES')),
+    workers: pick('workers', 'WORKERS'),
+    kubeQps: pick('kube-qps', 'KUBE_QPS'),
+    kubeBurst: pick('kube-burst', 'KUBE_BURST'),
+    resyncSeconds: pick('resync-seconds', 'RESYNC_SECONDS'),
+    leaderElect: bool(pick('leader-elect', 'LEADER_ELECT')),
+    leaseNamespace: pick('lease-namespace', 'LEASE_NAMESPACE') ?? env.POD_NAMESPACE,
+    leaseName: pick('lease-name', 'LEASE_NAME'),
+    leaseDurationSeconds: pick('lease-duration-seconds', 'LEASE_DURATION_SECONDS'),
+    renewDeadlineSeconds: pick('renew-deadline-seconds', 'RENEW_DEADLINE_SECONDS'),
+    retryPeriodSeconds: pick('retry-period-seconds', 'RETRY_PERIOD_SECONDS'),
+    identity: pick('identity', 'IDENTITY'),
+    healthPort: pick('health-port', 'HEALTH_PORT'),
+    healthHost: pick('health-host', 'HEALTH_HOST'),
+    allowInsecureHttp: bool(pick('allow-insecure-http', 'ALLOW_INSECURE_HTTP')),
+    logLevel: pick('log-level', 'LOG_LEVEL'),
+    providerTimeoutSeconds: pick('provider-timeout-seconds', 'PROVIDER_TIMEOUT_SECONDS'),
+    controllers: list(pick('controllers', 'CONTROLLERS')),
+  };
+  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  const parsed = OperatorConfig.safeParse(defined);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid operator configuration: ${why}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,213 @@
+import type { DeltaShareToken, DeltaShareTokenStatus } from '../../api/index.js';
+import type { DdsAccount, DdsProvider, DdsToken, DeltaSharingProfile } from '../../providers/dds/index.js';
+import { isProviderError } from '../../providers/errors.js';
+import { crashPoint } from '../../runtime/crash-points.js';
+import { parseDuration } from '../../schedule/duration.js';
+import { nextRotationTime } from '../../schedule/rotation.js';
+import { adoptFromSecret } from '../shared/adopt.js';
+import { SecretReader, checkEndpoint } from '../shared/inputs.js';
+import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
+import { writeCredential } from '../shared/write-secret.js';
+import { planDeltaShareToken, type DdsPlan } from './plan.js';
+
+const DEFAULT_OVERLAP = '1h';
+// Delta Sharing tokens live 90 days (providers.md §1.4) when neither the profile nor the
+// token list says otherwise.
+const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
+
+interface Pending {
+  profile: DeltaSharingProfile;
+  tokenId?: string;
+  rotatedUntil?: Date;
+  rotateRequest?: string;
+  rotated: boolean;
+}
+
+export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<DeltaShareToken> {
+  // A profile downloaded (one-time) whose Secret write has not landed yet, by resource uid.
+  // Survives failed reconciles, not a crash: a crash is recovered by rotating (SecretLost).
+  const pending = new Map<string, Pending>();
+
+  async function account(res: DeltaShareToken, ctx: KindContext): Promise<DdsAccount> {
+    const dds = res.spec.dds;
+    checkEndpoint(dds.apiUrl, 'spec.dds.apiUrl', dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
+    checkEndpoint(dds.tokenUrl, 'spec.dds.tokenUrl', dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
+    const secrets = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const ref = dds.credentialsSecretRef.name;
+    return {
+      apiUrl: dds.apiUrl,
+      ...(dds.tokenUrl ? { tokenUrl: dds.tokenUrl } : {}),
+      credentials: {
+        clientId: await secrets.value(ref, 'client_id', 'spec.dds.credentialsSecretRef'),
+        clientSecret: await secrets.value(ref, 'client_secret', 'spec.dds.credentialsSecretRef'),
+      },
+    };
+  }
+
+  async function verify(res: DeltaShareToken, ctx: KindContext, profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<KindOutcome | undefined> {
+    if (res.spec.verify === false) return undefined;
+    try {
+      checkEndpoint(profile.endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
+      await deps.dds.verify(profile);
+      return undefined;
+    } catch (e) {
+      const why = isProviderError(e) || e instanceof Error ? e.message : 'unknown error';
+      return {
+        ready: { status: 'False', reason: 'VerificationFailed', message: `the new profile was written but the Delta Sharing server refused it: ${why}` },
+        requeueAfterMs: 30_000,
+        events: [{ type: 'Warning', reason: 'VerificationFailed', message: 'the Delta Sharing server refused the new bearer token' }],
+      };
+    }
+  }
+
+  function readyOutcome(res: DeltaShareToken, ctx: KindContext, next: Date, reason = 'Issued'): KindOutcome {
+    ctx.status.nextRotationTime = next.toISOString();
+    return {
+      ready: { status: 'True', reason, message: `credential valid until ${ctx.status.expirationTime}; next rotation ${next.toISOString()}` },
+      conditions: [{ type: 'Rotating', status: 'False', reason: 'Idle', message: '' }],
+      requeueAfterMs: Math.max(1000, next.getTime() - ctx.now.getTime()),
+    };
+  }
+
+  /** Finds a usable activation link: an ACTIVE token whose link nobody downloaded yet. */
+  function unconsumed(tokens: DdsToken[]): DdsToken | undefined {
+    return tokens.find((t) => t.status === 'ACTIVE' && t.activationLink);
+  }
+
+  async function issue(res: DeltaShareToken, ctx: KindContext, plan: Extract<DdsPlan, { action: 'Issue' | 'RevokeAllAndReissue' }>): Promise<KindOutcome> {
+    const acct = await account(res, ctx);
+    const overlapSeconds = Math.round(parseDuration(res.spec.overlap ?? DEFAULT_OVERLAP) / 1000);
+    if (plan.action === 'RevokeAllAndReissue') {
+      await deps.dds.revokeAll(acct);
+      ctx.log.warn('revoked every DDS token of the account to break the two-token ceiling (onTokenCeiling: RevokeAllAndReissue)');
+    }
+    // Always look first: a link left unconsumed by an interrupted rotation is used, not wasted.
+    let tokens = await deps.dds.listTokens(acct);
+    let chosen = unconsumed(tokens);
+    let rotated = false;
+    if (!chosen) {
+      tokens = await deps.dds.rotate(acct, overlapSeconds);
+      crashPoint('dds:after-rotate');
+      chosen = unconsumed(tokens);
+      rotated = true;
+      if (!chosen) throw new Error('DDS rotation returned no activation link');
+    }
+    const rotatedUntil = maxRotatedExpiry(tokens, ctx.now, rotated ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined);
+    const profile = await deps.dds.activate(chosen.activationLink!);
+    crashPoint('dds:after-activate');
+    const p: Pending = {
+      profile,
+      ...(chosen.id ? { tokenId: chosen.id } : {}),
+      ...(rotatedUntil ? { rotatedUntil } : {}),
+      ...(plan.rotateRequest ? { rotateRequest: plan.rotateRequest } : {}),
+      rotated: rotated || plan.reason !== 'FirstIssue',
+    };
+    pending.set(res.metadata.uid, p);
+    return persist(res, ctx, p, chosen);
+  }
+
+  async function persist(res: DeltaShareToken, ctx: KindContext, p: Pending, token?: DdsToken): Promise<KindOutcome> {
+    const status = ctx.status as DeltaShareTokenStatus;
+    const expiresAt = p.profile.expirationTime
+      ? new Date(p.profile.expirationTime)
+      : (token?.expirationTime ?? new Date(ctx.now.getTime() + DEFAULT_LIFETIME_MS));
+    const revision = (status.revision ?? 0) + 1;
+    const profileJson = JSON.stringify({
+      shareCredentialsVersion: p.profile.shareCredentialsVersion,
+      endpoint: p.profile.endpoint,
+      bearerToken: p.profile.bearerToken,
+      expirationTime: expiresAt.toISOString(),
+    });
+    const hmac = await writeCredential(
+      ctx.env,
+      res,
+      {
+        data: { 'config.share': profileJson, endpoint: p.profile.endpoint, bearerToken: p.profile.bearerToken, expirationTime: expiresAt.toISOString() },
+        revision,
+        rotatedAt: ctx.now,
+        expiresAt,
+        ...(p.tokenId ? { tokenId: p.tokenId } : {}),
+      },
+      ctx.log,
+    );
+    pending.delete(res.metadata.uid);
+    crashPoint('dds:after-secret-write');
+    status.revision = revision;
+    status.secretHMAC = hmac;
+    status.expirationTime = expiresAt.toISOString();
+    status.lastRotationTime = ctx.now.toISOString();
+    if (p.tokenId) status.tokenId = p.tokenId;
+    else status.tokenId = `revision-${revision}`;
+    if (p.rotatedUntil) status.rotatedTokenExpirationTime = p.rotatedUntil.toISOString();
+    else delete status.rotatedTokenExpirationTime;
+    if (p.rotateRequest) status.lastHandledRotateRequest = p.rotateRequest;
+    const next = nextRotationTime(res.spec.rotation, ctx.now, expiresAt, `${res.metadata.uid}/${revision}`);
+    const failed = await verify(res, ctx, p.profile);
+    const event = { type: 'Normal' as const, reason: p.rotated ? 'Rotated' : 'Issued', message: `Secret ${res.spec.target.secretName} revision ${revision}; expires ${expiresAt.toISOString()}` };
+    if (failed) {
+      ctx.status.nextRotationTime = next.toISOString();
+      return { ...failed, events: [event, ...(failed.events ?? [])] };
+    }
+    return { ...readyOutcome(res, ctx, next, p.rotated ? 'Rotated' : 'Issued'), events: [event] };
+  }
+
+  return {
+    kind: 'DeltaShareToken',
+    plural: 'deltasharetokens',
+
+    async reconcile(res, ctx) {
+      adoptFromSecret(ctx.status, ctx.secret);
+      const waiting = pending.get(res.metadata.uid);
+      if (waiting) return persist(res, ctx, waiting);
+
+      const plan = planDeltaShareToken({ ...res, status: ctx.status as DeltaShareTokenStatus }, ctx.secret, ctx.now);
+      ctx.log.debug({ action: plan.action }, 'planned');
+      switch (plan.action) {
+        case 'Suspended': {
+          const valid = ctx.status.expirationTime !== undefined && Date.parse(ctx.status.expirationTime) > ctx.now.getTime();
+          return { ready: { status: valid ? 'True' : 'False', reason: 'Suspended', message: 'spec.suspend is true: no provider calls; the Secret is left as it is' } };
+        }
+        case 'Wait':
+          return readyOutcome(res, ctx, plan.nextRotation, readyReasonOf(ctx));
+        case 'Verify': {
+          const failed = await verify(res, ctx, { endpoint: ctx.secret.data.endpoint ?? '', bearerToken: ctx.secret.data.bearerToken ?? '' });
+          return failed ?? readyOutcome(res, ctx, plan.nextRotation, 'Issued');
+        }
+        case 'WaitForCeiling': {
+          const valid = ctx.status.expirationTime !== undefined && Date.parse(ctx.status.expirationTime) > ctx.now.getTime();
+          const message = `rotation (${plan.reason}) waits until the previous token expires at ${plan.until.toISOString()}: DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to force it, with downtime)`;
+          return {
+            ready: { status: valid && ctx.secret.exists ? 'True' : 'False', reason: 'WaitingForTokenCeiling', message },
+            conditions: [{ type: 'Rotating', status: 'True', reason: 'WaitingForTokenCeiling', message }],
+            requeueAfterMs: Math.max(1000, plan.until.getTime() - ctx.now.getTime() + 1000),
+          };
+        }
+        case 'Issue':
+        case 'RevokeAllAndReissue':
+          return issue(res, ctx, plan);
+      }
+    },
+
+    async revoke(res, ctx) {
+      // PATCH 0 revokes EVERY token of the account; deletionPolicy Revoke is the user's opt-in.
+      await deps.dds.revokeAll(await account(res, ctx));
+    },
+
+    forget(res) {
+      pending.delete(res.metadata.uid);
+    },
+  };
+}
+
+function maxRotatedExpiry(tokens: DdsToken[], now: Date, fallback?: Date): Date | undefined {
+  const live = tokens
+    .filter((t) => t.status === 'ROTATED' && t.expirationTime && t.expirationTime > now)
+    .map((t) => t.expirationTime!.getTime());
+  if (live.length) return new Date(Math.max(...live));
+  return fallback;
+}
+
+function readyReasonOf(ctx: KindContext): string {
+  const r = ctx.status.conditions?.find((c) => c.type === 'Ready');
+  return r?.status === 'True' && r.reason !== 'Suspended' && r.reason !== 'WaitingForTokenCeiling' ? r.reason : 'Issued';
+}

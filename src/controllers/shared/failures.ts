@@ -1,0 +1,41 @@
+import { isProviderError } from '../../providers/errors.js';
+import { KubeApiError } from '../../runtime/kube-client.js';
+import { InputError } from './inputs.js';
+
+export interface Failure {
+  /** CamelCase, stable: becomes the Ready condition's reason */
+  reason: string;
+  /** safe for status and events: no credential (messages are built without values) */
+  message: string;
+  /** transient failures retry fast; the others need a human (Stalled) */
+  transient: boolean;
+  retryAfterMs?: number;
+}
+
+const PROVIDER_REASON: Record<string, string> = {
+  Retryable: 'ProviderUnavailable',
+  RateLimited: 'ProviderRateLimited',
+  Unauthorized: 'ProviderUnauthorized',
+  Invalid: 'ProviderRejected',
+  NotFound: 'ProviderNotFound',
+  Conflict: 'ProviderConflict',
+  BadResponse: 'InvalidProviderResponse',
+};
+
+/** Maps anything a reconcile can throw to a condition reason, a message and a back-off tier. */
+export function classify(e: unknown): Failure {
+  if (e instanceof InputError) return { reason: e.reason, message: e.message, transient: false };
+  if (isProviderError(e)) {
+    return {
+      reason: PROVIDER_REASON[e.kind] ?? 'ProviderError',
+      message: `${e.provider}: ${e.message}`,
+      transient: e.transient,
+      ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    };
+  }
+  if (e instanceof KubeApiError) {
+    return { reason: 'KubernetesApiError', message: `Kubernetes API: ${e.status} ${e.reason}`, transient: true };
+  }
+  // Unknown errors may carry anything: never surface their text in status.
+  return { reason: 'InternalError', message: 'unexpected error; see operator logs', transient: true };
+}

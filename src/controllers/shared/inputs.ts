@@ -1,0 +1,67 @@
+import type { KubeClient, KubeObject } from '../../runtime/kube-client.js';
+
+/**
+ * A problem with what the user referenced (missing Secret, missing key, garbage value).
+ * Like a provider refusal it needs a human, so it stalls with a message naming the field.
+ */
+export class InputError extends Error {
+  constructor(
+    readonly reason: 'SecretNotFound' | 'SecretKeyMissing' | 'InvalidSecretValue' | 'InvalidSpec' | 'InsecureEndpoint',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+export interface SecretRefLike {
+  name: string;
+  key?: string;
+}
+
+/** Reads referenced Secrets in the resource's own namespace, on demand (never cached wholesale). */
+export class SecretReader {
+  private readonly cache = new Map<string, KubeObject | undefined>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly namespace: string,
+  ) {}
+
+  private async secret(name: string): Promise<KubeObject | undefined> {
+    if (!this.cache.has(name)) {
+      this.cache.set(name, await this.client.find(`/api/v1/namespaces/${encodeURIComponent(this.namespace)}/secrets/${encodeURIComponent(name)}`));
+    }
+    return this.cache.get(name);
+  }
+
+  /** The decoded value of `key` in Secret `name`; `field` names the spec field for messages. */
+  async value(name: string, key: string, field: string): Promise<string> {
+    const s = await this.secret(name);
+    if (!s) throw new InputError('SecretNotFound', `${field}: Secret "${name}" not found in namespace "${this.namespace}"`);
+    const raw = (s.data as Record<string, string> | undefined)?.[key];
+    if (raw === undefined) throw new InputError('SecretKeyMissing', `${field}: Secret "${name}" has no key "${key}"`);
+    const value = Buffer.from(raw, 'base64').toString('utf8').trim();
+    if (!value) throw new InputError('InvalidSecretValue', `${field}: key "${key}" of Secret "${name}" is empty`);
+    return value;
+  }
+
+  /** Like value(), but raw bytes (binary data such as keys or files). */
+  async bytes(name: string, key: string, field: string): Promise<Buffer> {
+    const s = await this.secret(name);
+    if (!s) throw new InputError('SecretNotFound', `${field}: Secret "${name}" not found in namespace "${this.namespace}"`);
+    const raw = (s.data as Record<string, string> | undefined)?.[key];
+    if (raw === undefined) throw new InputError('SecretKeyMissing', `${field}: Secret "${name}" has no key "${key}"`);
+    return Buffer.from(raw, 'base64');
+  }
+}
+
+/** Refuses http:// unless both the resource and the operator allow it. */
+export function checkEndpoint(url: string | undefined, field: string, resourceAllows: boolean | undefined, operatorAllows: boolean): void {
+  if (!url || url.startsWith('https://')) return;
+  if (resourceAllows && operatorAllows) return;
+  throw new InputError(
+    'InsecureEndpoint',
+    `${field}: plain http is refused; use https, or set allowInsecureHttp and run the operator with --allow-insecure-http (local testing only)`,
+  );
+}

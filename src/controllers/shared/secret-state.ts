@@ -1,0 +1,50 @@
+import { createHmac } from 'node:crypto';
+import type { KubeObject } from '../../runtime/kube-client.js';
+import { secretData } from '../../runtime/secret-writer.js';
+
+export const ANNOTATIONS = {
+  expiresAt: 'token-operator.io/expires-at',
+  rotatedAt: 'token-operator.io/rotated-at',
+  revision: 'token-operator.io/revision',
+  tokenId: 'token-operator.io/token-id',
+} as const;
+
+/** What the operator can tell about the target Secret from its cache, without a request. */
+export interface SecretState {
+  exists: boolean;
+  /** ours: labelled managed-by token-operator and owned by this resource */
+  owned: boolean;
+  revision: number;
+  tokenId?: string;
+  expiresAt?: Date;
+  rotatedAt?: Date;
+  data: Record<string, string>;
+}
+
+export function readSecretState(secret: KubeObject | undefined, ownerUid: string): SecretState {
+  if (!secret) return { exists: false, owned: false, revision: 0, data: {} };
+  const a = secret.metadata?.annotations ?? {};
+  const owned = (secret.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid);
+  const date = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined);
+  const expiresAt = date(a[ANNOTATIONS.expiresAt]);
+  const rotatedAt = date(a[ANNOTATIONS.rotatedAt]);
+  return {
+    exists: true,
+    owned,
+    revision: Number(a[ANNOTATIONS.revision] ?? 0) || 0,
+    ...(a[ANNOTATIONS.tokenId] ? { tokenId: a[ANNOTATIONS.tokenId] } : {}),
+    ...(expiresAt ? { expiresAt } : {}),
+    ...(rotatedAt ? { rotatedAt } : {}),
+    data: secretData(secret),
+  };
+}
+
+/**
+ * Keyed HMAC of Secret data (VSO's approach): lets status say "this is what I wrote" and
+ * detect drift, without publishing a hash that could be brute-forced for low-entropy values.
+ */
+export function dataHmac(key: Buffer, data: Record<string, string>): string {
+  const h = createHmac('sha256', key);
+  for (const k of Object.keys(data).sort()) h.update(k).update('\0').update(data[k]!).update('\0');
+  return `hmac-sha256:${h.digest('hex').slice(0, 32)}`;
+}

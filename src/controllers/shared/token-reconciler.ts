@@ -1,0 +1,212 @@
+import type { Logger } from 'pino';
+import { FINALIZER, type Resource } from '../../api/index.js';
+import type { Clock } from '../../schedule/clock.js';
+import { backoffDelay } from '../../schedule/backoff.js';
+import { getCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
+import type { EventRecorder, EventType } from '../../runtime/events.js';
+import { addFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
+import type { ObjectCache } from '../../runtime/informer.js';
+import { KubeApiError, resourcePath, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
+import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
+import type { OperatorMetrics } from '../../runtime/metrics.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../runtime/secret-writer.js';
+import { patchStatus } from '../../runtime/status-writer.js';
+import { classify } from './failures.js';
+import { readSecretState, type SecretState } from './secret-state.js';
+
+export interface CommonStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  expirationTime?: string;
+  nextRotationTime?: string;
+  lastRotationTime?: string;
+  failedAttempts?: number;
+  lastFailureTime?: string;
+  lastHandledRotateRequest?: string;
+  revision?: number;
+  [key: string]: unknown;
+}
+
+export type AnyResource = Resource<{ suspend?: boolean; deletionPolicy?: 'Revoke' | 'Retain'; target: { secretName: string } }, CommonStatus>;
+
+export interface OperatorEnv {
+  client: KubeClient;
+  clock: Clock;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  secrets: ObjectCache<KubeObject>;
+  allowInsecureHttp: boolean;
+  /** key for the Secret-data HMAC in status (per installation) */
+  hmacKey: Buffer;
+}
+
+/** What a kind's reconcile reports back; the shared skeleton turns it into conditions and status. */
+export interface KindOutcome {
+  ready: Omit<ConditionInput, 'type'>;
+  /** extra kind-specific conditions (Rotating, RolloutRestarted, …) */
+  conditions?: ConditionInput[];
+  requeueAfterMs?: number;
+  events?: Array<{ type: EventType; reason: string; message: string }>;
+}
+
+export interface KindContext {
+  env: OperatorEnv;
+  log: Logger;
+  now: Date;
+  secret: SecretState;
+  /** the status being built; mutate it as progress is made, so a later failure keeps it */
+  status: CommonStatus;
+}
+
+export interface TokenKind<R extends AnyResource> {
+  kind: string;
+  plural: string;
+  reconcile(res: R, ctx: KindContext): Promise<KindOutcome>;
+  /** revoke at the provider (deletionPolicy Revoke); must throw if it did not succeed */
+  revoke(res: R, ctx: KindContext): Promise<void>;
+  /** called when the resource is gone for good (drop caches) */
+  forget?(res: R): void;
+}
+
+const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
+
+/**
+ * The story every kind shares: load → finalizer → (kind: plan → act) → persist status.
+ * Persisted back-off gates provider calls; failures become Ready=False with a reason,
+ * and Stalled=True when only a human can fix them. The last good Secret is never touched
+ * on a failure path: kinds write the Secret only with a credential in hand.
+ */
+export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, informer: ObjectCache<KubeObject>, env: OperatorEnv): ReconcileFn {
+  const typed = { ...GROUP_VERSION, plural: kind.plural };
+  return async (key: string, log: Logger): Promise<ReconcileResult> => {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const res = informer.get(namespace, name) as unknown as R | undefined;
+    if (!res) {
+      env.metrics.forgetToken(kind.kind, namespace, name);
+      return {};
+    }
+    const path = resourcePath(typed, namespace, name);
+    const now = env.clock.now();
+    const secretObj = env.secrets.get(namespace, res.spec.target.secretName);
+    const ctx: KindContext = {
+      env,
+      log,
+      now,
+      secret: readSecretState(secretObj, res.metadata.uid),
+      status: structuredClone(res.status ?? {}),
+    };
+
+    if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);
+
+    if (!res.metadata.finalizers?.includes(FINALIZER)) {
+      const updated = await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
+      if (updated) informer.upsert(updated);
+    }
+
+    const generation = res.metadata.generation;
+    const gate = backoffGate(res, now);
+    if (gate !== undefined) {
+      log.debug({ waitMs: gate }, 'backing off');
+      return { requeueAfterMs: gate };
+    }
+
+    let outcome: KindOutcome;
+    try {
+      outcome = await kind.reconcile(res, ctx);
+      delete ctx.status.failedAttempts;
+      delete ctx.status.lastFailureTime;
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Stalled', status: 'False', reason: outcome.ready.reason, message: '' }, now, generation);
+      for (const c of outcome.conditions ?? []) ctx.status.conditions = setCondition(ctx.status.conditions, c, now, generation);
+      for (const ev of outcome.events ?? []) env.events.record(res as unknown as KubeObject, ev.type, ev.reason, ev.message);
+    } catch (e) {
+      if (e instanceof KubeApiError && e.conflict) throw e; // stale cache: the queue retries with fresh state
+      const f = classify(e);
+      const attempts = (ctx.status.failedAttempts ?? 0) + 1;
+      ctx.status.failedAttempts = attempts;
+      ctx.status.lastFailureTime = now.toISOString();
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: f.reason, message: f.message }, now, generation);
+      ctx.status.conditions = setCondition(
+        ctx.status.conditions,
+        { type: 'Stalled', status: f.transient ? 'False' : 'True', reason: f.reason, message: f.transient ? '' : f.message },
+        now,
+        generation,
+      );
+      env.events.record(res as unknown as KubeObject, 'Warning', f.reason, f.message);
+      log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
+      const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
+      outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };
+    }
+    ctx.status.observedGeneration = generation;
+    const written = await writeStatus(env, path, res.status, ctx.status);
+    if (written) informer.upsert(written);
+    env.metrics.observeToken(kind.kind, namespace, name, {
+      ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
+      ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
+      ready: getCondition(ctx.status.conditions, 'Ready')?.status ?? 'Unknown',
+    });
+    return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : {};
+  };
+
+  async function finalize(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext, secretObj: KubeObject | undefined): Promise<ReconcileResult> {
+    if (!res.metadata.finalizers?.includes(FINALIZER)) return {};
+    if ((res.spec.deletionPolicy ?? 'Retain') === 'Revoke' && !res.spec.suspend) {
+      try {
+        await kindDef.revoke(res, ctx);
+        env.events.record(res as unknown as KubeObject, 'Normal', 'Revoked', 'credential revoked at the provider');
+      } catch (e) {
+        // Keep the finalizer: deleting the resource must not orphan a live credential.
+        const f = classify(e);
+        const attempts = (ctx.status.failedAttempts ?? 0) + 1;
+        ctx.status.failedAttempts = attempts;
+        ctx.status.lastFailureTime = ctx.now.toISOString();
+        ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: 'RevokeFailed', message: f.message }, ctx.now, res.metadata.generation);
+        env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeFailed', f.message);
+        await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
+        return { requeueAfterMs: Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0) };
+      }
+      if (secretObj && ctx.secret.owned) await deleteSecret(env, res.metadata.namespace, res.spec.target.secretName);
+    }
+    const released = await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
+    if (released) informer.upsert(released);
+    kindDef.forget?.(res);
+    env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
+    return {};
+  }
+}
+
+/**
+ * While a failure's back-off runs, do nothing, unless the user changed the spec. (A pending
+ * rotate request is not a reason to skip it: the failure may have been that very request.)
+ */
+function backoffGate(res: AnyResource, now: Date): number | undefined {
+  const s = res.status;
+  if (!s?.failedAttempts || !s.lastFailureTime) return undefined;
+  if (s.observedGeneration !== res.metadata.generation) return undefined;
+  const transient = getCondition(s.conditions, 'Stalled')?.status !== 'True';
+  const until = Date.parse(s.lastFailureTime) + backoffDelay(s.failedAttempts, transient);
+  const wait = until - now.getTime();
+  return wait > 0 ? wait : undefined;
+}
+
+async function writeStatus(env: OperatorEnv, path: string, current: CommonStatus | undefined, next: CommonStatus): Promise<KubeObject | undefined> {
+  try {
+    return await patchStatus(env.client, path, current, next);
+  } catch (e) {
+    if (e instanceof KubeApiError && e.notFound) return undefined;
+    throw e;
+  }
+}
+
+async function deleteSecret(env: OperatorEnv, namespace: string, name: string): Promise<void> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+  const current = env.secrets.get(namespace, name);
+  if (current?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
+  try {
+    await env.client.delete(path, { propagationPolicy: 'Background' });
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.notFound)) throw e;
+  }
+}

@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import type { OwnerReference } from '../../runtime/kube-client.js';
+import { applySecret } from '../../runtime/secret-writer.js';
+import { ANNOTATIONS, dataHmac } from './secret-state.js';
+import type { AnyResource, OperatorEnv } from './token-reconciler.js';
+
+export interface CredentialWrite {
+  data: Record<string, string>;
+  revision: number;
+  rotatedAt: Date;
+  expiresAt?: Date;
+  tokenId?: string;
+}
+
+export function ownerRef(res: AnyResource): OwnerReference {
+  return { apiVersion: res.apiVersion, kind: res.kind, name: res.metadata.name, uid: res.metadata.uid };
+}
+
+/**
+ * Writes a freshly issued credential into the target Secret, retrying in-process: some
+ * providers hand a credential out once, so giving up after one failed write would lose it.
+ * Returns the HMAC of what was written, for status.
+ */
+export async function writeCredential(
+  env: OperatorEnv,
+  res: AnyResource & { spec: { target: { secretName: string; labels?: Record<string, string>; annotations?: Record<string, string> } } },
+  w: CredentialWrite,
+  log: Logger,
+  attempts = 5,
+): Promise<string> {
+  const annotations: Record<string, string> = {
+    ...res.spec.target.annotations,
+    [ANNOTATIONS.revision]: String(w.revision),
+    [ANNOTATIONS.rotatedAt]: w.rotatedAt.toISOString(),
+    ...(w.expiresAt ? { [ANNOTATIONS.expiresAt]: w.expiresAt.toISOString() } : {}),
+    ...(w.tokenId ? { [ANNOTATIONS.tokenId]: w.tokenId } : {}),
+  };
+  let delay = 500;
+  for (let i = 1; ; i++) {
+    try {
+      const written = await applySecret(env.client, {
+        namespace: res.metadata.namespace,
+        name: res.spec.target.secretName,
+        owner: ownerRef(res),
+        data: w.data,
+        ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}),
+        annotations,
+      });
+      env.secrets.upsert(written);
+      return dataHmac(env.hmacKey, w.data);
+    } catch (e) {
+      if (i >= attempts) throw e;
+      log.warn({ attempt: i, err: e instanceof Error ? e.message : String(e) }, 'Secret write failed; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      delay *= 2;
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import type http from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { GROUP, VERSION } from './api/index.js';
+import type { OperatorConfig } from './config.js';
+import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
+import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
+import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
+import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
+import { Controller } from './runtime/controller.js';
+import { KubeEventRecorder } from './runtime/events.js';
+import { startHealthServer } from './runtime/health.js';
+import { Informer, InformerSet, type ObjectCache } from './runtime/informer.js';
+import { KubeApiError, KubeClient, resourcePath, type KubeObject } from './runtime/kube-client.js';
+import { LeaderElector } from './runtime/leader-election.js';
+import { OperatorMetrics } from './runtime/metrics.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './runtime/secret-writer.js';
+import { systemClock, type Clock } from './schedule/clock.js';
+
+export const VERSION_STRING = process.env.TOKEN_OPERATOR_VERSION ?? '0.1.0';
+
+/** Replaceable parts, for tests (an injected clock, an impersonated client). */
+export interface OperatorDeps {
+  kubeConfig?: KubeConfig;
+  clock?: Clock;
+  logger: Logger;
+  /** impersonate this user for every API call (proves chart RBAC) */
+  impersonate?: string;
+  http?: HttpClient;
+  providers?: { dds?: DdsProvider };
+  /** count API requests (benchmarks) */
+  onKubeRequest?: (verb: string, resource: string, code: number) => void;
+}
+
+export interface Operator {
+  client: KubeClient;
+  metrics: OperatorMetrics;
+  controllers: Map<string, Controller<KubeObject>>;
+  health?: http.Server;
+  ready(): boolean;
+  /** queue every resource now (tests time-travel, then call this) */
+  enqueueAll(): void;
+  stop(): Promise<void>;
+}
+
+function cache(client: KubeClient, logger: Logger, cfg: OperatorConfig, r: { group: string; version: string; plural: string }, labelSelector?: string): ObjectCache<KubeObject> {
+  const make = (ns?: string) =>
+    new Informer<KubeObject>(client, {
+      path: resourcePath(r, ns),
+      ...(labelSelector ? { labelSelector } : {}),
+      resyncMs: cfg.resyncSeconds * 1000,
+      logger: logger.child({ informer: r.plural, ...(ns ? { namespace: ns } : {}) }),
+    });
+  if (cfg.watchNamespaces.length === 0) return make();
+  return new InformerSet(cfg.watchNamespaces.map((ns) => [ns, make(ns)] as [string, Informer<KubeObject>]));
+}
+
+/** The HMAC key for status.secretHMAC, kept in a Secret beside the lease so it survives restarts. */
+async function hmacKey(client: KubeClient, namespace: string): Promise<Buffer> {
+  const path = `/api/v1/namespaces/${namespace}/secrets/token-operator-hmac-key`;
+  const found = await client.find(path);
+  const existing = (found?.data as Record<string, string> | undefined)?.key;
+  if (existing) return Buffer.from(existing, 'base64');
+  const key = randomBytes(32);
+  try {
+    await client.create(`/api/v1/namespaces/${namespace}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'token-operator-hmac-key', namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } },
+      data: { key: key.toString('base64') },
+    });
+    return key;
+  } catch (e) {
+    if (e instanceof KubeApiError && e.status === 409) return hmacKey(client, namespace);
+    throw e;
+  }
+}
+
+export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Promise<Operator> {
+  const logger = deps.logger;
+  const metrics = new OperatorMetrics(VERSION_STRING);
+  const kc = deps.kubeConfig ?? (() => {
+    const k = new KubeConfig();
+    k.loadFromDefault();
+    return k;
+  })();
+  const client = new KubeClient(kc, {
+    qps: cfg.kubeQps,
+    burst: cfg.kubeBurst,
+    ...(deps.impersonate ? { impersonate: deps.impersonate } : {}),
+    onRequest: (verb, resource, code) => {
+      metrics.apiRequests.inc({ verb, resource, code: String(code) });
+      deps.onKubeRequest?.(verb, resource, code);
+    },
+  });
+  const clock = deps.clock ?? systemClock;
+  const observe = (o: ObservedCall) => {
+    metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
+    metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
+  };
+  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000 });
+  const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
+
+  // Only Secrets the operator manages are cached, never every Secret of the cluster.
+  const secrets = cache(client, logger, cfg, { group: '', version: 'v1', plural: 'secrets' }, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
+  const env: OperatorEnv = {
+    client,
+    clock,
+    events: new KubeEventRecorder(client, 'token-operator', logger),
+    metrics,
+    secrets,
+    allowInsecureHttp: cfg.allowInsecureHttp,
+    hmacKey: Buffer.alloc(0),
+  };
+
+  const kinds: Array<TokenKind<AnyResource>> = [];
+  if (cfg.controllers.includes('DeltaShareToken')) kinds.push(deltaShareTokenKind({ dds }) as unknown as TokenKind<AnyResource>);
+
+  const controllers = new Map<string, Controller<KubeObject>>();
+  const crCaches: ObjectCache<KubeObject>[] = [];
+  for (const kind of kinds) {
+    const informer = cache(client, logger, cfg, { group: GROUP, version: VERSION, plural: kind.plural });
+    crCaches.push(informer);
+    controllers.set(
+      kind.kind,
+      new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: cfg.workers, logger, metrics }),
+    );
+  }
+  // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
+  secrets.on((_event, secret) => {
+    const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
+    if (owner) controllers.get(owner.kind)?.enqueue(`${secret.metadata?.namespace}/${owner.name}`);
+  });
+
+  let cachesSynced = false;
+  let leading = !cfg.leaderElect;
+  let health: http.Server | undefined;
+  if (cfg.healthPort > 0) {
+    health = await startHealthServer(cfg.healthPort, cfg.healthHost, { live: () => true, ready: () => cachesSynced }, metrics.registry);
+  }
+
+  const elector = cfg.leaderElect
+    ? new LeaderElector(client, {
+        namespace: cfg.leaseNamespace,
+        name: cfg.leaseName,
+        identity: cfg.identity,
+        leaseDurationMs: cfg.leaseDurationSeconds * 1000,
+        renewDeadlineMs: cfg.renewDeadlineSeconds * 1000,
+        retryPeriodMs: cfg.retryPeriodSeconds * 1000,
+        logger,
+      })
+    : undefined;
+
+  let stopped = false;
+  const startControllers = async () => {
+    env.hmacKey = await hmacKey(client, cfg.leaseNamespace);
+    secrets.start();
+    for (const c of crCaches) c.start();
+    await Promise.all([secrets.synced, ...crCaches.map((c) => c.synced)]);
+    cachesSynced = true;
+    if (stopped) return;
+    for (const c of controllers.values()) c.start();
+    logger.info({ controllers: [...controllers.keys()], namespaces: cfg.watchNamespaces.length ? cfg.watchNamespaces : 'all' }, 'controllers started');
+  };
+
+  if (elector) {
+    // Followers keep the process alive and ready-to-serve metrics; only the leader reconciles.
+    void elector
+      .run(() => {
+        // Lost the lease: stop at once so two replicas never act on the same token.
+        logger.error('leadership lost; exiting');
+        process.exit(1);
+      })
+      .then(async () => {
+        if (stopped) return;
+        leading = true;
+        metrics.leader.set(1);
+        await startControllers();
+      });
+  } else {
+    metrics.leader.set(1);
+    await startControllers();
+  }
+
+  return {
+    client,
+    metrics,
+    controllers,
+    ...(health ? { health } : {}),
+    ready: () => cachesSynced && leading,
+    enqueueAll: () => {
+      for (const c of controllers.values()) c.enqueueAll();
+    },
+    stop: async () => {
+      stopped = true;
+      await Promise.all([...controllers.values()].map((c) => c.stop()));
+      secrets.stop();
+      for (const c of crCaches) c.stop();
+      await elector?.release();
+      await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { type Clock, systemClock } from '../../schedule/clock.js';
+import { ProviderError } from '../errors.js';
+
+/**
+ * Sliding-window limiter for the zDirect token endpoint, which allows 8 requests per
+ * minute per app in production (1 in sandbox) and may ban apps that exceed it
+ * (../../../../shared/research/providers.md §1.2).
+ *
+ * Calls for one key run one at a time, and each call is recorded at the moment it
+ * *finishes*: the server has seen the request by then, so network latency can never
+ * squeeze nine requests into the server's window. A caller waits for a free slot for at
+ * most `maxWaitMs` (counted from when it queued); past that it gets RateLimited with
+ * `retryAfterMs`, so a reconcile worker is never parked for a whole window.
+ */
+export interface TokenRateLimiterOptions {
+  /** requests allowed per window; 8 is the production limit (use 1 for the sandbox) */
+  limit?: number;
+  windowMs?: number;
+  maxWaitMs?: number;
+  clock?: Clock;
+  /** how to wait; tests pass one that moves a ManualClock */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface TokenRateLimiter {
+  /** runs `fn` when the key has a free slot in its window, one call per key at a time */
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** no call for `key` before `ms` from now (the server said 429 with Retry-After) */
+  pause(key: string, ms: number): void;
+}
+
+interface KeyState {
+  /** finish times of recent calls, oldest first */
+  finished: number[];
+  pausedUntil: number;
+  tail: Promise<unknown>;
+}
+
+export const DEFAULT_TOKEN_LIMIT = 8;
+export const DEFAULT_TOKEN_WINDOW_MS = 60_000;
+const DEFAULT_MAX_WAIT_MS = 5_000;
+
+export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): TokenRateLimiter {
+  const limit = opts.limit ?? DEFAULT_TOKEN_LIMIT;
+  const windowMs = opts.windowMs ?? DEFAULT_TOKEN_WINDOW_MS;
+  const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const clock = opts.clock ?? systemClock;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const keys = new Map<string, KeyState>();
+  const now = () => clock.now().getTime();
+
+  function stateOf(key: string): KeyState {
+    let s = keys.get(key);
+    if (!s) {
+      s = { finished: [], pausedUntil: 0, tail: Promise.resolve() };
+      keys.set(key, s);
+    }
+    return s;
+  }
+
+  /** when the next call may start, given the calls of the last window */
+  function readyAt(s: KeyState, t: number): number {
+    while (s.finished.length > 0 && (s.finished[0] ?? 0) <= t - windowMs) s.finished.shift();
+    const oldestInWindow = s.finished.length >= limit ? s.finished[s.finished.length - limit] : undefined;
+    return Math.max(t, s.pausedUntil, oldestInWindow === undefined ? t : oldestInWindow + windowMs);
+  }
+
+  async function turn<T>(s: KeyState, queuedAt: number, fn: () => Promise<T>): Promise<T> {
+    const t = now();
+    const wait = readyAt(s, t) - t;
+    if (wait > 0) {
+      if (t - queuedAt + wait > maxWaitMs) {
+        throw new ProviderError('RateLimited', 'auth-token: local rate limit for this client reached', {
+          provider: 'dds',
+          call: 'auth-token',
+          code: 'ClientRateLimit',
+          retryAfterMs: wait,
+        });
+      }
+      await sleep(wait);
+    }
+    try {
+      return await fn();
+    } finally {
+      s.finished.push(now());
+    }
+  }
+
+  return {
+    run(key, fn) {
+      const s = stateOf(key);
+      const queuedAt = now();
+      const result = s.tail.then(() => turn(s, queuedAt, fn));
+      s.tail = result.catch(() => undefined);
+      return result;
+    },
+    pause(key, ms) {
+      const s = stateOf(key);
+      s.pausedUntil = Math.max(s.pausedUntil, now() + ms);
+    },
+  };
+}

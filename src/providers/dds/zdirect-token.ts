@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { type Clock, systemClock } from '../../schedule/clock.js';
+import { ProviderError, isProviderError } from '../errors.js';
+import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
+import { DEFAULT_TOKEN_WINDOW_MS, type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
+
+/**
+ * zDirect OAuth2 client-credentials tokens, the caller credential of the DDS API
+ * (../../../../shared/research/providers.md §1.2). One cached token per app is shared by
+ * every resource that uses it, because the token endpoint allows only 8 requests/minute.
+ */
+export interface ZDirectCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface ZDirectTokenClientOptions {
+  http: HttpClient;
+  clock?: Clock;
+  limiter?: TokenRateLimiter;
+  /** Zalando documents both: HTTP Basic (auth page) and form fields (DDS rotation guide) */
+  clientAuth?: 'basic' | 'body';
+  observe?: (o: ObservedCall) => void;
+}
+
+export interface ZDirectTokenClient {
+  /** a valid access token for these credentials, from cache when possible */
+  getToken(tokenUrl: string, creds: ZDirectCredentials): Promise<string>;
+  /**
+   * Drops the cached token after the DDS API refused it (401). Pass the refused token so a
+   * late 401 for an old token does not throw away a newer one.
+   */
+  invalidate(tokenUrl: string, creds: ZDirectCredentials, refused?: string): void;
+}
+
+const WHERE = { provider: 'dds', call: 'auth-token' } as const;
+
+/** Used when the response has no expires_in: short, so a wrong guess costs little. */
+const ASSUMED_LIFETIME_S = 300;
+/** Renew this long before expiry (at most half the lifetime, for short-lived tokens). */
+const RENEW_MARGIN_MS = 60_000;
+
+const TokenResponse = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().optional(),
+  expires_in: z.union([z.number().nonnegative(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
+});
+
+const OAuthErrorBody = z.object({ error: z.string().optional() });
+
+/** OAuth error codes that mean the app's credentials or grants must be fixed by a human. */
+const CREDENTIAL_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_scope', 'access_denied']);
+
+interface CachedToken {
+  accessToken: string;
+  renewAt: number;
+  expiresAt: number;
+}
+
+export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDirectTokenClient {
+  const clock = opts.clock ?? systemClock;
+  const limiter = opts.limiter ?? createTokenRateLimiter({ clock });
+  const clientAuth = opts.clientAuth ?? 'basic';
+  const cache = new Map<string, CachedToken>();
+  const inFlight = new Map<string, Promise<string>>();
+  const now = () => clock.now().getTime();
+
+  async function request(tokenUrl: string, creds: ZDirectCredentials): Promise<CachedToken> {
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    const headers: Record<string, string> = {};
+    if (clientAuth === 'basic') {
+      headers.authorization = `Basic ${Buffer.from(`${creds.clientId}:${creds.clientSecret}`).toString('base64')}`;
+    } else {
+      form.set('client_id', creds.clientId);
+      form.set('client_secret', creds.clientSecret);
+    }
+    const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form }, { ...WHERE, observe: opts.observe });
+    if (res.status !== 200) failToken(res);
+    const body = parseBody(res, TokenResponse, WHERE);
+    const lifetimeMs = (body.expires_in ?? ASSUMED_LIFETIME_S) * 1000;
+    const obtainedAt = now();
+    return {
+      accessToken: body.access_token,
+      expiresAt: obtainedAt + lifetimeMs,
+      renewAt: obtainedAt + lifetimeMs - Math.min(RENEW_MARGIN_MS, lifetimeMs / 2),
+    };
+  }
+
+  function dropExpired(t: number): void {
+    for (const [key, entry] of cache) if (entry.expiresAt <= t) cache.delete(key);
+  }
+
+  return {
+    getToken(tokenUrl, creds) {
+      const key = cacheKey(tokenUrl, creds);
+      const cached = cache.get(key);
+      if (cached && now() < cached.renewAt) return Promise.resolve(cached.accessToken);
+      // Concurrent callers for the same credentials share one request.
+      const pending = inFlight.get(key);
+      if (pending) return pending;
+      const limiterKey = `${tokenUrl} ${creds.clientId}`;
+      const fetched = limiter
+        .run(limiterKey, () => request(tokenUrl, creds))
+        .then(
+          (token) => {
+            dropExpired(now());
+            cache.set(key, token);
+            return token.accessToken;
+          },
+          (e: unknown) => {
+            if (isProviderError(e) && e.kind === 'RateLimited' && e.code !== 'ClientRateLimit') {
+              limiter.pause(limiterKey, e.retryAfterMs ?? DEFAULT_TOKEN_WINDOW_MS);
+            }
+            throw e;
+          },
+        )
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, fetched);
+      return fetched;
+    },
+    invalidate(tokenUrl, creds, refused) {
+      const key = cacheKey(tokenUrl, creds);
+      const cached = cache.get(key);
+      if (cached && (refused === undefined || cached.accessToken === refused)) cache.delete(key);
+    },
+  };
+}
+
+/**
+ * The secret is part of the key (as a digest): a resource naming someone else's client id
+ * with a wrong secret must not be served the token that the right secret obtained.
+ */
+function cacheKey(tokenUrl: string, creds: ZDirectCredentials): string {
+  const digest = createHash('sha256').update(`${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
+  return `${tokenUrl} ${creds.clientId} ${digest}`;
+}
+
+function failToken(res: HttpResponse): never {
+  let error: string | undefined;
+  try {
+    error = OAuthErrorBody.parse(JSON.parse(res.text)).error;
+  } catch {
+    error = undefined;
+  }
+  if (res.status === 400 && error !== undefined && CREDENTIAL_ERRORS.has(error)) {
+    throw new ProviderError('Unauthorized', `auth-token: HTTP 400 (${error})`, { ...WHERE, status: 400, code: error });
+  }
+  if (res.status === 429 && !res.headers.has('retry-after')) {
+    throw new ProviderError('RateLimited', 'auth-token: HTTP 429', {
+      ...WHERE,
+      status: 429,
+      retryAfterMs: DEFAULT_TOKEN_WINDOW_MS,
+    });
+  }
+  failFor(res, WHERE, error);
+}

@@ -1,0 +1,274 @@
+import type { Logger } from 'pino';
+import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.js';
+
+export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
+export type InformerHandler<T> = (event: InformerEvent, obj: T, old?: T) => void;
+
+export interface InformerOptions<T> {
+  /** collection path, e.g. /apis/token-operator.io/v1alpha1/deltasharetokens or a namespaced one */
+  path: string;
+  labelSelector?: string;
+  /** re-deliver every cached object this often (level-triggered safety net); 0 = never */
+  resyncMs?: number;
+  pageSize?: number;
+  /** shrink what is cached (e.g. drop managedFields) — the cache is the operator's memory floor */
+  transform?: (obj: T) => T;
+  logger: Logger;
+}
+
+/**
+ * List+watch cache. Unlike @kubernetes/client-node's ListWatch, which stops for good on
+ * some watch errors, this one restarts forever: 410 Gone relists, any other error
+ * backs off (1 s doubling to 30 s) and resumes from the last resourceVersion.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: InformerHandler<T>[] = [];
+  private resourceVersion = '';
+  private readonly abort = new AbortController();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private syncedResolve!: () => void;
+  readonly synced: Promise<void> = new Promise((r) => (this.syncedResolve = r));
+  private running = false;
+  /** watch restarts, for tests and metrics */
+  restarts = 0;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly opts: InformerOptions<T>,
+  ) {}
+
+  on(handler: InformerHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.store.get(keyFor(namespace, name));
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  /**
+   * Write-through: the object our own write returned goes into the cache at once. The next
+   * reconcile of the same key (which the queue runs only after this one) then sees what we
+   * wrote, instead of a stale copy that could make it repeat a provider call.
+   */
+  upsert(obj: T): void {
+    const key = keyOf(obj);
+    const old = this.store.get(key);
+    if (old && newerThan(old, obj)) return;
+    this.store.set(key, this.transform(obj));
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.loop();
+    if (this.opts.resyncMs) {
+      this.resyncTimer = setInterval(() => {
+        for (const obj of this.store.values()) this.emit('resync', obj);
+      }, this.opts.resyncMs);
+      this.resyncTimer.unref?.();
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    this.abort.abort();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+  }
+
+  private emit(event: InformerEvent, obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        h(event, obj, old);
+      } catch (e) {
+        this.opts.logger.error({ err: e }, 'informer handler failed');
+      }
+    }
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 1000;
+    let needList = true;
+    while (this.running) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+          this.syncedResolve();
+        }
+        await this.client.watch(
+          this.opts.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            labelSelector: this.opts.labelSelector,
+            timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+          },
+          (type, obj) => this.onWatchEvent(type, obj),
+          this.abort.signal,
+        );
+        delay = 1000;
+      } catch (e) {
+        if (!this.running) return;
+        if (e instanceof KubeApiError && e.gone) {
+          needList = true;
+          continue;
+        }
+        if (e instanceof WatchExpired) {
+          needList = true;
+          continue;
+        }
+        this.restarts++;
+        this.opts.logger.warn({ err: errMessage(e), retryInMs: delay }, 'watch failed; restarting');
+        await sleep(delay, this.abort.signal);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const seen = new Set<string>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.client.list<T>(this.opts.path, {
+        labelSelector: this.opts.labelSelector,
+        limit: this.opts.pageSize ?? 500,
+        continue: cont,
+      });
+      for (const raw of page.items) {
+        const obj = this.transform(raw);
+        const key = keyOf(obj);
+        seen.add(key);
+        const old = this.store.get(key);
+        this.store.set(key, obj);
+        if (!old) this.emit('add', obj);
+        else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+      }
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion ?? rv;
+    } while (cont);
+    for (const [key, old] of this.store) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit('delete', old);
+      }
+    }
+    this.resourceVersion = rv;
+  }
+
+  private transform(obj: T): T {
+    if (obj.metadata) delete obj.metadata.managedFields;
+    return this.opts.transform ? this.opts.transform(obj) : obj;
+  }
+
+  private onWatchEvent(type: string, raw: KubeObject): void {
+    if (type === 'BOOKMARK') {
+      this.resourceVersion = raw.metadata?.resourceVersion ?? this.resourceVersion;
+      return;
+    }
+    if (type === 'ERROR') {
+      const status = raw as { code?: number };
+      if (status.code === 410) throw new WatchExpired();
+      throw new Error(`watch error event ${status.code ?? ''}`);
+    }
+    const obj = this.transform(raw as T);
+    const key = keyOf(obj);
+    this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+    if (type === 'DELETED') {
+      this.store.delete(key);
+      this.emit('delete', obj);
+      return;
+    }
+    const old = this.store.get(key);
+    // A write-through copy can be newer than a watch event still in flight: never go back.
+    if (old && newerThan(old, obj)) return;
+    this.store.set(key, obj);
+    this.emit(old ? 'update' : 'add', obj, old);
+  }
+}
+
+/** etcd resourceVersions are integers in practice; compare them when they are. */
+function newerThan(a: KubeObject, b: KubeObject): boolean {
+  const x = Number(a.metadata?.resourceVersion);
+  const y = Number(b.metadata?.resourceVersion);
+  return Number.isFinite(x) && Number.isFinite(y) && x > y;
+}
+
+class WatchExpired extends Error {}
+
+export function keyFor(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+export function keyOf(obj: KubeObject): string {
+  return keyFor(obj.metadata?.namespace, obj.metadata?.name ?? '');
+}
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** What controllers need from a cache, whether it spans the cluster or a set of namespaces. */
+export interface ObjectCache<T extends KubeObject> {
+  get(namespace: string | undefined, name: string): T | undefined;
+  list(): T[];
+  upsert(obj: T): void;
+  on(handler: InformerHandler<T>): void;
+  start(): void;
+  stop(): void;
+  readonly synced: Promise<unknown>;
+}
+
+/** One informer per watched namespace (namespace-scoped mode), presented as one cache. */
+export class InformerSet<T extends KubeObject> implements ObjectCache<T> {
+  readonly synced: Promise<unknown>;
+  private readonly byNs = new Map<string, Informer<T>>();
+
+  constructor(informers: Array<[namespace: string, informer: Informer<T>]>) {
+    for (const [ns, inf] of informers) this.byNs.set(ns, inf);
+    this.synced = Promise.all(informers.map(([, i]) => i.synced));
+  }
+  get(namespace: string | undefined, name: string): T | undefined {
+    return namespace ? this.byNs.get(namespace)?.get(namespace, name) : undefined;
+  }
+  list(): T[] {
+    return [...this.byNs.values()].flatMap((i) => i.list());
+  }
+  upsert(obj: T): void {
+    const ns = obj.metadata?.namespace;
+    if (ns) this.byNs.get(ns)?.upsert(obj);
+  }
+  on(handler: InformerHandler<T>): void {
+    for (const i of this.byNs.values()) i.on(handler);
+  }
+  start(): void {
+    for (const i of this.byNs.values()) i.start();
+  }
+  stop(): void {
+    for (const i of this.byNs.values()) i.stop();
+  }
+}

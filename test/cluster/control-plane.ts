@@ -1,0 +1,153 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+/**
+ * Starts the real kube-apiserver (with embedded etcd) built from test/cluster/apiserver,
+ * on 127.0.0.1 only, with RBAC on and a static admin token. Used by `npm run cluster:up`,
+ * the vitest global setup, the quick start and the benchmarks.
+ */
+export interface ControlPlane {
+  dir: string;
+  port: number;
+  url: string;
+  kubeconfigPath: string;
+  adminToken: string;
+  pid: number;
+  /** stop the process (etcd data stays in dir, so start() resumes the same cluster) */
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  dir: string;
+  binary: string;
+  port?: number;
+  etcdPort?: number;
+  /** detach so the process outlives this one (cluster:up) */
+  detached?: boolean;
+  readyTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+function ensureCredentials(dir: string): { adminToken: string } {
+  mkdirSync(join(dir, 'pki'), { recursive: true });
+  const saKey = join(dir, 'pki', 'sa.key');
+  if (!existsSync(saKey)) {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(join(dir, 'pki', 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  const tokens = join(dir, 'pki', 'tokens.csv');
+  if (!existsSync(tokens)) {
+    const adminToken = randomBytes(24).toString('hex');
+    writeFileSync(tokens, `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+  }
+  return { adminToken: readFileSync(tokens, 'utf8').split(',')[0]! };
+}
+
+export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
+  const { adminToken } = ensureCredentials(o.dir);
+  const port = o.port ?? (await freePort());
+  const etcdPort = o.etcdPort ?? (await freePort());
+  const pki = join(o.dir, 'pki');
+  const args = [
+    `--data-dir=${join(o.dir, 'etcd')}`,
+    `--etcd-port=${etcdPort}`,
+    '--',
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--cert-dir=${join(o.dir, 'serving')}`,
+    `--token-auth-file=${join(pki, 'tokens.csv')}`,
+    '--authorization-mode=RBAC',
+    `--service-account-key-file=${join(pki, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+    '--service-account-issuer=https://kubernetes.default.svc',
+    '--api-audiences=https://kubernetes.default.svc',
+    // an allocation range for Service IPs only: nothing routes traffic there
+    '--service-cluster-ip-range=10.96.0.0/16',
+    '--disable-admission-plugins=ServiceAccount',
+    '--enable-priority-and-fairness=false',
+    '--endpoint-reconciler-type=none',
+    '--profiling=false',
+    '--v=0',
+  ];
+  mkdirSync(o.dir, { recursive: true });
+  const logFd = openSync(join(o.dir, 'apiserver.log'), 'a');
+  const child: ChildProcess = spawn(o.binary, args, {
+    detached: o.detached ?? false,
+    stdio: ['ignore', logFd, logFd],
+  });
+  if (o.detached) child.unref();
+  const url = `https://127.0.0.1:${port}`;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);
+  const caPath = join(o.dir, 'serving', 'apiserver.crt');
+  for (;;) {
+    if (exited) throw new Error(`kube-apiserver exited during start-up; see ${join(o.dir, 'apiserver.log')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`kube-apiserver not ready in time; see ${join(o.dir, 'apiserver.log')}`);
+    }
+    if (existsSync(caPath) && (await ready(url, adminToken, readFileSync(caPath)))) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const kubeconfigPath = join(o.dir, 'kubeconfig');
+  writeFileSync(kubeconfigPath, kubeconfig(url, readFileSync(caPath), adminToken), { mode: 0o600 });
+  return {
+    dir: o.dir,
+    port,
+    url,
+    kubeconfigPath,
+    adminToken,
+    pid: child.pid!,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
+
+function ready(url: string, token: string, ca: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(`${url}/readyz`, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export function kubeconfig(url: string, ca: Buffer, token: string, user = 'admin'): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'token-operator-test', cluster: { server: url, 'certificate-authority-data': ca.toString('base64') } }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: 'token-operator-test', context: { cluster: 'token-operator-test', user, namespace: 'default' } }],
+    'current-context': 'token-operator-test',
+  });
+}
