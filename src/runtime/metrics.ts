@@ -28,7 +28,7 @@ export class OperatorMetrics {
   });
   readonly rotations = new Counter({
     name: 'token_operator_rotations_total',
-    help: 'Credentials issued or renewed, by kind and result.',
+    help: 'Attempts to issue or renew credentials, by kind and result (issued, rotated, failed).',
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });

@@ -94,6 +94,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     stdio: ['ignore', logFd, logFd],
   });
   if (o.detached) child.unref();
+  // Tests may restart the control plane from a worker; whoever runs last finds the pid here.
+  writeFileSync(join(o.dir, 'apiserver.pid'), String(child.pid));
   const url = `https://127.0.0.1:${port}`;
   let exited = false;
   child.once('exit', () => (exited = true));
@@ -139,6 +141,25 @@ function ready(url: string, token: string, ca: Buffer): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/** Stops whatever control plane process the pid file in `dir` names (restart-safe teardown). */
+export async function stopByPidFile(dir: string): Promise<void> {
+  const pidFile = join(dir, 'apiserver.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
 }
 
 export function kubeconfig(url: string, ca: Buffer, token: string, user = 'admin'): string {

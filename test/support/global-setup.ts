@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startControlPlane, type ControlPlane } from '../cluster/control-plane.js';
+import { startControlPlane, stopByPidFile, type ControlPlane } from '../cluster/control-plane.js';
 import { keycloakTeardownForRun } from './keycloak.js';
 
 /**
@@ -32,8 +32,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kubeconfigPath', cp.kubeconfigPath);
   project.provide('controlPlaneDir', dir);
   project.provide('controlPlanePort', cp.port);
+  project.provide('controlPlaneBinary', join(root, '.cache', 'bin', 'apiserver'));
   return async () => {
     await cp?.stop();
+    await stopByPidFile(dir);
     await stopKeycloak();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -44,5 +46,6 @@ declare module 'vitest' {
     kubeconfigPath: string;
     controlPlaneDir: string;
     controlPlanePort: number;
+    controlPlaneBinary: string;
   }
 }

@@ -136,3 +136,15 @@ export async function deleteResource(client: KubeClient, plural: string, namespa
     if (!(e instanceof KubeApiError && e.notFound)) throw e;
   }
 }
+
+/**
+ * Stops the shared test API server for `downMs`, then starts it again on the same port and
+ * data (etcd keeps everything): the "API server unavailable" fault.
+ */
+export async function restartControlPlane(downMs: number): Promise<void> {
+  const { startControlPlane, stopByPidFile } = await import('../cluster/control-plane.js');
+  const dir = inject('controlPlaneDir');
+  await stopByPidFile(dir);
+  await new Promise((r) => setTimeout(r, downMs));
+  await startControlPlane({ dir, port: inject('controlPlanePort'), binary: inject('controlPlaneBinary'), detached: true });
+}

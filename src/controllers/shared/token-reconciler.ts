@@ -120,7 +120,10 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Stalled', status: 'False', reason: outcome.ready.reason, message: '' }, now, generation);
       for (const c of outcome.conditions ?? []) ctx.status.conditions = setCondition(ctx.status.conditions, c, now, generation);
-      for (const ev of outcome.events ?? []) env.events.record(res as unknown as KubeObject, ev.type, ev.reason, ev.message);
+      for (const ev of outcome.events ?? []) {
+        env.events.record(res as unknown as KubeObject, ev.type, ev.reason, ev.message);
+        if (ev.reason === 'Issued' || ev.reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: ev.reason.toLowerCase() });
+      }
     } catch (e) {
       if (e instanceof KubeApiError && e.conflict) throw e; // stale cache: the queue retries with fresh state
       const f = classify(e);
@@ -135,6 +138,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
         generation,
       );
       env.events.record(res as unknown as KubeObject, 'Warning', f.reason, f.message);
+      env.metrics.rotations.inc({ kind: kind.kind, result: 'failed' });
       log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
       const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
       outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };

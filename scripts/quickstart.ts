@@ -1,0 +1,135 @@
+// `npm run dev` (after scripts/setup.sh): the README's "run it" command. Brings up the local
+// control plane, the provider simulators and the operator, applies one sample of each kind
+// from deploy/samples/, and shows them Ready. `npm run dev:down` stops everything.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = join(root, '.cache', 'quickstart');
+const kubeconfig = join(root, '.cache', 'kubeconfig');
+const env = { ...process.env, KUBECONFIG: kubeconfig };
+const kubectl = (...args: string[]) => execFileSync('kubectl', args, { env, encoding: 'utf8' });
+
+function startBackground(name: string, cmd: string, args: string[]): void {
+  const log = openSync(join(dir, `${name}.log`), 'a');
+  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: ['ignore', log, log] });
+  child.unref();
+  writeFileSync(join(dir, `${name}.pid`), String(child.pid));
+}
+
+function stopBackground(name: string): void {
+  const pidFile = join(dir, `${name}.pid`);
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  rmSync(pidFile, { force: true });
+}
+
+async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (logs in ${dir})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const answers = (url: string) => fetch(url).then((r) => r.ok, () => false);
+
+async function up(): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up'], { cwd: root, stdio: 'inherit' });
+  kubectl('apply', '--server-side', '-f', join(root, 'crds'));
+  kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
+
+  stopBackground('simulators');
+  const grantFile = join(dir, 'gnap-grant.json');
+  rmSync(grantFile, { force: true });
+  startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile]);
+  await waitUntil('simulators', async () => existsSync(grantFile) && (await answers('http://127.0.0.1:18084/health')));
+
+  // Samples: every file in deploy/samples; the GNAP Secrets get the simulator's fresh grant.
+  const samples = join(root, 'deploy', 'samples');
+  const files = existsSync(samples) ? readdirSync(samples).filter((f) => f.endsWith('.yaml')).sort() : [];
+  const namespaces = new Set<string>();
+  for (const f of files) {
+    for (const doc of parseAllDocuments(readFileSync(join(samples, f), 'utf8'))) {
+      const ns = (doc.toJS() as { metadata?: { namespace?: string } } | null)?.metadata?.namespace;
+      if (ns) namespaces.add(ns);
+    }
+  }
+  for (const ns of namespaces) applyText(kubectl('create', 'namespace', ns, '--dry-run=client', '-o', 'yaml'));
+  for (const f of files) kubectl('apply', '-f', join(samples, f));
+  seedGnapSecrets(files.map((f) => join(samples, f)), JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
+
+  stopBackground('operator');
+  startBackground('operator', 'npx', [
+    'tsx', 'src/main.ts',
+    '--allow-insecure-http', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
+    '--lease-namespace=default', '--resync-seconds=60',
+  ]);
+  await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
+  await waitUntil('all samples Ready', () => {
+    const out = kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}');
+    const states = out.split('\n').filter(Boolean);
+    return states.length > 0 && states.every((s) => s === 'True');
+  }, 90_000).catch((e: unknown) => console.error(String(e)));
+  console.log(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A'));
+  console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics
+export KUBECONFIG=${kubeconfig}
+stop everything: npm run dev:down`);
+}
+
+interface GnapGrant {
+  walletAddressUrl: string;
+  keyId: string;
+  privateKeyPem: string;
+  accessToken: string;
+  manageUrl: string;
+}
+
+function applyText(yamlText: string): void {
+  execFileSync('kubectl', ['apply', '-f', '-'], { env, input: yamlText, encoding: 'utf8' });
+}
+
+/** Writes the simulator's grant into the Secrets a GNAP AccessToken sample references. */
+function seedGnapSecrets(files: string[], grant: GnapGrant): void {
+  for (const f of files) {
+    for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
+      const obj = doc.toJS() as { kind?: string; metadata?: { namespace?: string; name?: string }; spec?: { gnap?: Record<string, { name: string; key: string }> } } | null;
+      const g = obj?.kind === 'AccessToken' ? obj.spec?.gnap : undefined;
+      if (!g) continue;
+      const ns = obj!.metadata!.namespace ?? 'default';
+      const values: Array<[{ name: string; key: string } | undefined, string]> = [
+        [g.privateKeySecretRef, grant.privateKeyPem],
+        [g.accessTokenSecretRef, grant.accessToken],
+        [g.manageUrlSecretRef, grant.manageUrl],
+      ];
+      const bySecret = new Map<string, Record<string, string>>();
+      for (const [ref, value] of values) if (ref) bySecret.set(ref.name, { ...bySecret.get(ref.name), [ref.key]: Buffer.from(value).toString('base64') });
+      for (const [name, data] of bySecret) {
+        applyText(JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, data }));
+      }
+      // the sample's wallet address and key id must match the simulator's
+      applyText(JSON.stringify({
+        apiVersion: 'token-operator.io/v1alpha1', kind: 'AccessToken',
+        metadata: { name: obj!.metadata!.name, namespace: ns },
+        spec: { ...(obj as { spec: Record<string, unknown> }).spec, gnap: { ...g, walletAddressUrl: grant.walletAddressUrl, keyId: grant.keyId } },
+      }));
+    }
+  }
+}
+
+async function down(): Promise<void> {
+  stopBackground('operator');
+  stopBackground('simulators');
+  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'down'], { cwd: root, stdio: 'inherit' });
+}
+
+if (process.argv[2] === 'down') await down();
+else await up();
