@@ -1,14 +1,14 @@
 import type { DeltaShareToken, DeltaShareTokenStatus } from '../../api/index.js';
 import type { DdsAccount, DdsProvider, DdsToken, DeltaSharingProfile } from '../../providers/dds/index.js';
-import { isProviderError } from '../../providers/errors.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
 import { adoptFromSecret } from '../shared/adopt.js';
+import { ReconcileError } from '../shared/failures.js';
 import { SecretReader, checkEndpoint } from '../shared/inputs.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
-import { planDeltaShareToken, type DdsPlan } from './plan.js';
+import { planDeltaShareToken, type DdsPlan, type IssueReason } from './plan.js';
 
 const DEFAULT_OVERLAP = '1h';
 // Delta Sharing tokens live 90 days (providers.md §1.4) when neither the profile nor the
@@ -17,6 +17,7 @@ const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
 
 interface Pending {
   profile: DeltaSharingProfile;
+  reason: IssueReason;
   tokenId?: string;
   rotatedUntil?: Date;
   rotateRequest?: string;
@@ -44,26 +45,28 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
     };
   }
 
-  async function verify(res: DeltaShareToken, ctx: KindContext, profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<KindOutcome | undefined> {
-    if (res.spec.verify === false) return undefined;
+  /** Throws VerificationFailed (transient: retried with back-off) when the server refuses the profile. */
+  async function verify(res: DeltaShareToken, ctx: KindContext, profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<void> {
+    if (res.spec.verify === false) return;
+    checkEndpoint(profile.endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
     try {
-      checkEndpoint(profile.endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
       await deps.dds.verify(profile);
-      return undefined;
     } catch (e) {
-      const why = isProviderError(e) || e instanceof Error ? e.message : 'unknown error';
-      return {
-        ready: { status: 'False', reason: 'VerificationFailed', message: `the new profile was written but the Delta Sharing server refused it: ${why}` },
-        requeueAfterMs: 30_000,
-        events: [{ type: 'Warning', reason: 'VerificationFailed', message: 'the Delta Sharing server refused the new bearer token' }],
-      };
+      const why = e instanceof Error ? e.message : 'unknown error';
+      throw new ReconcileError('VerificationFailed', `the profile is in the Secret but the Delta Sharing server refused it: ${why}`, true);
     }
   }
 
   function readyOutcome(res: DeltaShareToken, ctx: KindContext, next: Date, reason = 'Issued'): KindOutcome {
     ctx.status.nextRotationTime = next.toISOString();
+    const current = ctx.status.conditions?.find((c) => c.type === 'Ready');
+    // A recovery explanation stays visible until the next rotation replaces it.
+    const message =
+      reason === 'RecoveredByRotation' && current?.reason === reason
+        ? current.message
+        : `credential valid until ${ctx.status.expirationTime}; next rotation ${next.toISOString()}`;
     return {
-      ready: { status: 'True', reason, message: `credential valid until ${ctx.status.expirationTime}; next rotation ${next.toISOString()}` },
+      ready: { status: 'True', reason, message },
       conditions: [{ type: 'Rotating', status: 'False', reason: 'Idle', message: '' }],
       requeueAfterMs: Math.max(1000, next.getTime() - ctx.now.getTime()),
     };
@@ -97,6 +100,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
     crashPoint('dds:after-activate');
     const p: Pending = {
       profile,
+      reason: plan.reason,
       ...(chosen.id ? { tokenId: chosen.id } : {}),
       ...(rotatedUntil ? { rotatedUntil } : {}),
       ...(plan.rotateRequest ? { rotateRequest: plan.rotateRequest } : {}),
@@ -142,13 +146,20 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
     else delete status.rotatedTokenExpirationTime;
     if (p.rotateRequest) status.lastHandledRotateRequest = p.rotateRequest;
     const next = nextRotationTime(res.spec.rotation, ctx.now, expiresAt, `${res.metadata.uid}/${revision}`);
-    const failed = await verify(res, ctx, p.profile);
     const event = { type: 'Normal' as const, reason: p.rotated ? 'Rotated' : 'Issued', message: `Secret ${res.spec.target.secretName} revision ${revision}; expires ${expiresAt.toISOString()}` };
-    if (failed) {
-      ctx.status.nextRotationTime = next.toISOString();
-      return { ...failed, events: [event, ...(failed.events ?? [])] };
+    ctx.emit(event.type, event.reason, event.message);
+    ctx.status.nextRotationTime = next.toISOString();
+    await verify(res, ctx, p.profile);
+    if (p.reason === 'SecretLost') {
+      // The one-time profile behind the old link cannot be downloaded again: say why we rotated.
+      const message = `the target Secret was missing and the activation link can be used only once, so a new token was issued (revision ${revision})`;
+      return {
+        ...readyOutcome(res, ctx, next, 'RecoveredByRotation'),
+        events: [{ type: 'Warning', reason: 'RecoveredByRotation', message }],
+        ready: { status: 'True', reason: 'RecoveredByRotation', message },
+      };
     }
-    return { ...readyOutcome(res, ctx, next, p.rotated ? 'Rotated' : 'Issued'), events: [event] };
+    return readyOutcome(res, ctx, next, p.rotated ? 'Rotated' : 'Issued');
   }
 
   return {
@@ -169,10 +180,9 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
         }
         case 'Wait':
           return readyOutcome(res, ctx, plan.nextRotation, readyReasonOf(ctx));
-        case 'Verify': {
-          const failed = await verify(res, ctx, { endpoint: ctx.secret.data.endpoint ?? '', bearerToken: ctx.secret.data.bearerToken ?? '' });
-          return failed ?? readyOutcome(res, ctx, plan.nextRotation, 'Issued');
-        }
+        case 'Verify':
+          await verify(res, ctx, { endpoint: ctx.secret.data.endpoint ?? '', bearerToken: ctx.secret.data.bearerToken ?? '' });
+          return readyOutcome(res, ctx, plan.nextRotation, 'Issued');
         case 'WaitForCeiling': {
           const valid = ctx.status.expirationTime !== undefined && Date.parse(ctx.status.expirationTime) > ctx.now.getTime();
           const message = `rotation (${plan.reason}) waits until the previous token expires at ${plan.until.toISOString()}: DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to force it, with downtime)`;

@@ -22,9 +22,26 @@ const PROVIDER_REASON: Record<string, string> = {
   BadResponse: 'InvalidProviderResponse',
 };
 
+/**
+ * A failure a kind detects itself (e.g. the provider accepted a rotation but the new credential
+ * does not verify). Progress already made (the status draft) is kept; the shared skeleton
+ * applies the back-off tier and conditions like for any other failure.
+ */
+export class ReconcileError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'ReconcileError';
+  }
+}
+
 /** Maps anything a reconcile can throw to a condition reason, a message and a back-off tier. */
 export function classify(e: unknown): Failure {
   if (e instanceof InputError) return { reason: e.reason, message: e.message, transient: false };
+  if (e instanceof ReconcileError) return { reason: e.reason, message: e.message, transient: e.transient };
   if (isProviderError(e)) {
     return {
       reason: PROVIDER_REASON[e.kind] ?? 'ProviderError',

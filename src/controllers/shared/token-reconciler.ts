@@ -56,6 +56,8 @@ export interface KindContext {
   secret: SecretState;
   /** the status being built; mutate it as progress is made, so a later failure keeps it */
   status: CommonStatus;
+  /** records an event on the resource now (and counts issued/rotated credentials) */
+  emit(type: EventType, reason: string, message: string): void;
 }
 
 export interface TokenKind<R extends AnyResource> {
@@ -96,6 +98,10 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       now,
       secret: readSecretState(secretObj, res.metadata.uid),
       status: structuredClone(res.status ?? {}),
+      emit: (type, reason, message) => {
+        env.events.record(res as unknown as KubeObject, type, reason, message);
+        if (reason === 'Issued' || reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: reason.toLowerCase() });
+      },
     };
 
     if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);
@@ -120,10 +126,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Stalled', status: 'False', reason: outcome.ready.reason, message: '' }, now, generation);
       for (const c of outcome.conditions ?? []) ctx.status.conditions = setCondition(ctx.status.conditions, c, now, generation);
-      for (const ev of outcome.events ?? []) {
-        env.events.record(res as unknown as KubeObject, ev.type, ev.reason, ev.message);
-        if (ev.reason === 'Issued' || ev.reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: ev.reason.toLowerCase() });
-      }
+      for (const ev of outcome.events ?? []) ctx.emit(ev.type, ev.reason, ev.message);
     } catch (e) {
       if (e instanceof KubeApiError && e.conflict) throw e; // stale cache: the queue retries with fresh state
       const f = classify(e);
