@@ -23,6 +23,8 @@ export const OperatorConfig = z.object({
   allowInsecureHttp: z.boolean().default(false),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   providerTimeoutSeconds: z.coerce.number().min(1).default(15),
+  /** requests per second to each provider host, shared by all resources (burst = 2×) */
+  providerQps: z.coerce.number().min(0.1).default(20),
   /** enable only some controllers, e.g. ["DeltaShareToken"] */
   controllers: z.array(z.enum(['DeltaShareToken', 'AccessToken', 'DataToken'])).default(['DeltaShareToken', 'AccessToken', 'DataToken']),
 });
@@ -57,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     allowInsecureHttp: bool(pick('allow-insecure-http', 'ALLOW_INSECURE_HTTP')),
     logLevel: pick('log-level', 'LOG_LEVEL'),
     providerTimeoutSeconds: pick('provider-timeout-seconds', 'PROVIDER_TIMEOUT_SECONDS'),
+    providerQps: pick('provider-qps', 'PROVIDER_QPS'),
     controllers: list(pick('controllers', 'CONTROLLERS')),
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import {
   AllowInsecureHttp,
+  DeletionPolicy,
   Duration,
+  Rotation,
   SecretKeyRef,
   SecretRef,
   commonSpecFields,
@@ -9,6 +11,7 @@ import {
   endpointUrl,
   httpsUnlessAllowed,
   target,
+  targetIsNotAnInput,
 } from './common.js';
 
 export const DATA_TOKEN = { kind: 'DataToken', plural: 'datatokens', singular: 'datatoken', shortNames: ['dt'] } as const;
@@ -18,11 +21,19 @@ export const PrivicoreSpec = z
     apiUrl: endpointUrl('Privicore API base URL, e.g. https://stage.privicore.com:9009.'),
     profileSecretRef: SecretRef.meta({ description: 'Secret with keys username and password of the Privicore profile.' }),
     authorizationTtl: Duration.optional().meta({
-      description: 'Lifetime to request for the profile authorization; it is reauthorized before this runs out. Default 24h.',
+      description:
+        'Lifetime to request when the profile authorization is reauthorized (it is renewed shortly before it runs out). Default 24h. ' +
+        'One authorization per profile is shared by every DataToken the operator manages.',
     }),
     allowInsecureHttp: AllowInsecureHttp,
   })
   .meta({ description: 'Privicore profile and data-token API.', 'x-kubernetes-validations': httpsUnlessAllowed(['apiUrl']) });
+
+const CheckInterval = Duration.optional().meta({
+  description:
+    'How often to re-read the referenced Secret to notice a change (default 60s). The operator does not watch Secrets it does not manage, ' +
+    'so a change is picked up within this interval (or at once when the DataToken itself changes).',
+});
 
 export const DataTokenSpec = z
   .object({
@@ -31,30 +42,66 @@ export const DataTokenSpec = z
       .object({
         secretKeyRef: SecretKeyRef.meta({ description: 'The data to tokenize.' }),
         context: z.string().min(1).max(512).meta({ description: 'Privicore context grouping the token (e.g. a path).' }),
+        checkInterval: CheckInterval,
       })
       .optional()
-      .meta({ description: 'Exchange this data for a data token; re-exchanged when the data changes.' }),
+      .meta({
+        description:
+          'Exchange this data for a data token; re-exchanged when the data (or context) changes, or on the rotate annotation. ' +
+          'Data tokens do not expire, so no schedule applies.',
+      }),
     tokenRef: z
-      .object({ secretKeyRef: SecretKeyRef.meta({ description: 'The existing data token to resolve.' }) })
+      .object({
+        secretKeyRef: SecretKeyRef.meta({ description: 'The existing data token to resolve.' }),
+        checkInterval: CheckInterval,
+      })
       .optional()
-      .meta({ description: 'Download the data behind an existing data token; refreshed on the rotation schedule.' }),
+      .meta({ description: 'Download the data behind an existing data token; refreshed every refreshInterval, on the rotate annotation, and when the token changes.' }),
+    refreshInterval: Duration.optional().meta({
+      description:
+        'tokenRef mode: download the data again this long after the last download (default 24h). Data behind a token has no expiry, ' +
+        'so this takes the place of an expiry; rotation.schedule and rotation.jitterPercent apply to it.',
+    }),
     ...commonSpecFields,
-    target: target('The Secret to write: key data_token (source mode) or data (tokenRef mode).'),
+    rotation: Rotation.optional().meta({
+      description:
+        'When to renew. DataToken uses only schedule (a cron window for tokenRef refreshes) and jitterPercent (of refreshInterval); ' +
+        'rotateBefore and rotateBeforePercent have no meaning for data that never expires.',
+    }),
+    deletionPolicy: DeletionPolicy.optional().meta({
+      description:
+        'On delete. Revoke: delete at Privicore the data this resource tokenized itself (source mode, including tokens it replaced), ' +
+        'then delete the Secret. In tokenRef mode the referenced data belongs to whoever tokenized it and is never deleted: Revoke ' +
+        'only deletes the Secret. Retain (default): leave everything alone.',
+    }),
+    target: target('The Secret to write: keys data_token and context (source mode) or data (tokenRef mode).'),
   })
   .meta({
     description: 'Desired state of a DataToken: exactly one of source and tokenRef.',
-    'x-kubernetes-validations': [{ rule: 'has(self.source) != has(self.tokenRef)', message: 'set exactly one of source and tokenRef' }],
+    'x-kubernetes-validations': [
+      { rule: 'has(self.source) != has(self.tokenRef)', message: 'set exactly one of source and tokenRef' },
+      { rule: '!has(self.refreshInterval) || has(self.tokenRef)', message: 'refreshInterval applies to tokenRef mode only' },
+      ...targetIsNotAnInput(['privicore.profileSecretRef', 'source.secretKeyRef', 'tokenRef.secretKeyRef']),
+    ],
   });
 
 export const DataTokenStatus = z
   .object({
     ...commonStatusFields,
     tokenId: z.string().max(256).optional().meta({ description: 'The data token (a reference, not a credential).' }),
+    tokenOrigin: z.enum(['Tokenized', 'Referenced']).optional().meta({
+      description: 'Tokenized = tokenId was created by this resource (source mode); Referenced = it is someone else\'s (tokenRef mode) and is never deleted.',
+    }),
     authorizationExpirationTime: z.string().max(64).optional().meta({
-      description: 'When the shared profile authorization expires.',
+      description: 'When the shared profile authorization expires, as of the last call to Privicore.',
       format: 'date-time',
     }),
-    sourceHMAC: z.string().max(128).optional().meta({ description: 'Keyed HMAC of the source data last tokenized.' }),
+    sourceHMAC: z.string().max(128).optional().meta({
+      description: 'Keyed HMAC of the input last exchanged: the source data and context (source mode) or the referenced token (tokenRef mode).',
+    }),
+    pendingRemovals: z.array(z.string().max(256)).max(64).optional().meta({
+      description: 'Data tokens this resource replaced, still to be deleted at Privicore (deletionPolicy Revoke).',
+    }),
   })
   .meta({ description: 'Observed state of a DataToken.' });
 

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { TokenBucket } from '../schedule/token-bucket.js';
 import { ProviderError, kindForStatus, parseRetryAfter } from './errors.js';
 
 /**
@@ -36,6 +37,11 @@ export interface HttpOptions {
   /** called once per request with non-secret facts, for metrics */
   observe?: (o: ObservedCall) => void;
   now?: () => number;
+  /**
+   * Requests per second allowed to each provider host (origin), shared by every resource:
+   * a thundering herd of due rotations is smoothed here instead of hitting the vendor.
+   */
+  perHostRate?: { qps: number; burst: number };
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -44,7 +50,15 @@ const DEFAULT_MAX_BODY = 1024 * 1024;
 /** A fetch-based HttpClient; `provider`/`call` name the request in errors and metrics. */
 export function fetchHttpClient(opts: HttpOptions = {}): HttpClient {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const buckets = new Map<string, TokenBucket>();
+  const limit = opts.perHostRate;
   return async (req) => {
+    if (limit) {
+      const origin = new URL(req.url).origin;
+      let bucket = buckets.get(origin);
+      if (!bucket) buckets.set(origin, (bucket = new TokenBucket(limit.qps, limit.burst)));
+      await bucket.take();
+    }
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     let body: string | undefined;
     if (req.body instanceof URLSearchParams) {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from '../schedule/token-bucket.js';
 
 /**
  * A thin Kubernetes REST client. @kubernetes/client-node provides the KubeConfig (files,

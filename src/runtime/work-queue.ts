@@ -1,4 +1,4 @@
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from '../schedule/token-bucket.js';
 
 /**
  * A keyed work queue with controller-runtime semantics: a key is queued at most once,
@@ -82,7 +82,7 @@ export class WorkQueue {
     this.failures.set(key, n + 1);
     const base = this.opts.baseDelayMs ?? 1000;
     const perKey = Math.min(base * 2 ** n, this.opts.maxDelayMs ?? 5 * 60_000);
-    const global = this.bucket.tryTake() ? 0 : this.bucket.delayMs();
+    const global = this.bucket.reserve();
     const delay = Math.max(perKey, global);
     this.addAfter(key, delay);
     return delay;

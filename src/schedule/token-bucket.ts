@@ -33,6 +33,17 @@ export class TokenBucket {
     return false;
   }
 
+  /**
+   * Takes one token now, going into debt when none is left, and answers how long the caller
+   * must wait before using it (client-go's `Reserve().Delay()`). Unlike peeking at
+   * `delayMs()`, successive callers queue up behind each other, so the rate really holds.
+   */
+  reserve(): number {
+    this.refill();
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.rate) * 1000);
+  }
+
   /** Milliseconds until one token is available. */
   delayMs(): number {
     this.refill();

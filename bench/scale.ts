@@ -1,0 +1,278 @@
+/**
+ * `npm run bench [-- --sizes=1000,5000,10000 --workers=16 --latency-ms=20]`
+ *
+ * Against a fresh real kube-apiserver per size and the DDS simulator (provider latency
+ * --latency-ms), measures:
+ *  - scale: time for N DeltaShareTokens (spread over 100 namespaces) to become Ready, the
+ *    operator's peak RSS and heap, API requests by verb, provider calls;
+ *  - floor: a bare client doing the minimum per token (one provider call, one Secret
+ *    create, one status patch) at the same concurrency; ratio operator / floor;
+ *  - steady state: API writes and provider calls over several resync periods (goal 0);
+ *  - herd: --herd tokens asked to rotate at the same instant: the highest provider request
+ *    rate seen in any 1 s window versus the configured limit, and the spread of rotations.
+ * Prints a table. Not part of `npm test`.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
+import { startDdsSimulator, type DdsSimulator } from '../test/simulators/dds/server.js';
+import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
+
+const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
+const SIZES = arg('sizes', '1000').split(',').map(Number);
+const WORKERS = Number(arg('workers', '16'));
+const LATENCY = Number(arg('latency-ms', '20'));
+const NAMESPACES = Number(arg('namespaces', '100'));
+const PROVIDER_QPS = Number(arg('provider-qps', '400'));
+const KUBE_QPS = Number(arg('kube-qps', '400'));
+const RESYNC = Number(arg('resync-seconds', '15'));
+const HERD = Number(arg('herd', '1000'));
+const root = join(import.meta.dirname, '..');
+
+interface Row {
+  n: number;
+  operatorS: number;
+  floorS: number;
+  peakRssMiB: number;
+  peakHeapMiB: number;
+  apiByVerb: Record<string, number>;
+  providerCalls: number;
+  steadyWrites: number;
+  steadyProviderCalls: number;
+  herdMaxRate: number;
+  herdSpreadS: number;
+  herdP50S: number;
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
+function kubeClient(cp: ControlPlane): KubeClient {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  return new KubeClient(kc, { qps: 5000, burst: 5000 });
+}
+
+const crBase = (ns: string) => `/apis/token-operator.io/v1alpha1/namespaces/${ns}/deltasharetokens`;
+
+async function createTokens(client: KubeClient, sim: DdsSimulator, prefix: string, n: number, withCreds: boolean): Promise<Array<{ ns: string; name: string }>> {
+  const nss = Array.from({ length: Math.min(NAMESPACES, n) }, (_, i) => `${prefix}-${i}`);
+  await pool(nss, 16, (ns) => client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).then(() => undefined));
+  const items = Array.from({ length: n }, (_, i) => ({ ns: nss[i % nss.length]!, name: `t${i}` }));
+  await pool(items, 64, async ({ ns, name }) => {
+    if (withCreds) {
+      sim.state.addClient(`${ns}-${name}`, 's');
+      await client.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `creds-${name}` }, stringData: { client_id: `${ns}-${name}`, client_secret: 's' } });
+    }
+    await client.create(crBase(ns), {
+      apiVersion: 'token-operator.io/v1alpha1',
+      kind: 'DeltaShareToken',
+      metadata: { name },
+      spec: {
+        dds: { apiUrl: sim.url, credentialsSecretRef: { name: `creds-${name}` }, allowInsecureHttp: true },
+        overlap: '1m',
+        verify: false,
+        target: { secretName: `${name}-share` },
+      },
+    });
+  });
+  return items;
+}
+
+async function countReady(client: KubeClient): Promise<{ ready: number; total: number; rotations: number[] }> {
+  let cont: string | undefined;
+  let ready = 0;
+  let total = 0;
+  const rotations: number[] = [];
+  do {
+    const page = await client.list<KubeObject>('/apis/token-operator.io/v1alpha1/deltasharetokens', { limit: 1000, continue: cont });
+    for (const o of page.items) {
+      total++;
+      const st = o.status as { conditions?: Array<{ type: string; status: string }>; lastRotationTime?: string } | undefined;
+      if (st?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ready++;
+      if (st?.lastRotationTime) rotations.push(Date.parse(st.lastRotationTime));
+    }
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+  return { ready, total, rotations };
+}
+
+function procStatus(pid: number): { rss: number; hwm: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) / 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+async function scrape(port: number): Promise<Map<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+function sumMetric(m: Map<string, number>, prefix: string, filter: (labels: string) => boolean = () => true): number {
+  let s = 0;
+  for (const [k, v] of m) if (k.startsWith(prefix) && filter(k)) s += v;
+  return s;
+}
+
+function apiByVerb(m: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of m) {
+    const verb = /^token_operator_kube_api_requests_total\{verb="([a-z]+)"/.exec(k)?.[1];
+    if (verb) out[verb] = (out[verb] ?? 0) + v;
+  }
+  return out;
+}
+
+const writes = (m: Map<string, number>) => sumMetric(m, 'token_operator_kube_api_requests_total', (k) => /verb="(create|patch|update|delete)"/.test(k));
+
+function startOperator(cp: ControlPlane, port: number): ChildProcess {
+  return spawn(process.execPath, [join(root, 'dist', 'main.js'),
+    '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--log-level=warn',
+    `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
+    `--resync-seconds=${RESYNC}`, '--lease-namespace=default'], {
+    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function floor(client: KubeClient, sim: DdsSimulator, items: Array<{ ns: string; name: string }>): Promise<number> {
+  sim.state.addClient('floor', 's');
+  const tok = (await fetch(`${sim.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('floor:s').toString('base64')}` },
+    body: 'grant_type=client_credentials',
+  }).then((r) => r.json())) as { access_token: string };
+  const started = performance.now();
+  await pool(items, WORKERS, async ({ ns, name }) => {
+    const r = await fetch(`${sim.url}/dds-tokens`, { headers: { authorization: `Bearer ${tok.access_token}` } });
+    await r.text();
+    await client.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-share` }, stringData: { bearerToken: 'x' } });
+    await client.patch(`${crBase(ns)}/${name}/status`, { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Floor', message: '', lastTransitionTime: new Date().toISOString() }] } }, 'merge');
+  });
+  return (performance.now() - started) / 1000;
+}
+
+async function runSize(n: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'token-operator-bench-'));
+  const cp = await startControlPlane({ dir, binary: join(root, '.cache', 'bin', 'apiserver') });
+  const sim = await startDdsSimulator({ latencyMs: LATENCY, settings: { tokenRateLimit: { limit: 1_000_000, windowMs: 60_000 } } });
+  let op: ChildProcess | undefined;
+  try {
+    execFileSync('kubectl', ['apply', '--server-side', '-f', join(root, 'crds')], { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath }, stdio: 'ignore' });
+    execFileSync('kubectl', ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'], { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath }, stdio: 'ignore' });
+    const client = kubeClient(cp);
+    const t0 = performance.now();
+    await createTokens(client, sim, 'op', n, true);
+    console.error(`[n=${n}] created ${n} tokens + credentials in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+
+    const port = await freePort();
+    const providerBefore = sim.state.log.length;
+    const started = performance.now();
+    op = startOperator(cp, port);
+    let peakHeap = 0;
+    let readyAt = 0;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const m = await scrape(port).catch(() => undefined);
+      if (m) peakHeap = Math.max(peakHeap, (m.get('token_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20);
+      const { ready } = await countReady(client);
+      if (ready >= n) {
+        readyAt = performance.now();
+        break;
+      }
+      if (performance.now() - started > 1800_000) throw new Error(`only ${ready}/${n} Ready after 30 min`);
+    }
+    const operatorS = (readyAt - started) / 1000;
+    const converged = await scrape(port);
+    const providerCalls = sim.state.log.length - providerBefore;
+    console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s`);
+
+    // steady state: let status writes that raced with the last Ready check settle, then watch 3 resyncs
+    await new Promise((r) => setTimeout(r, 5000));
+    const before = await scrape(port);
+    const simBefore = sim.state.log.length;
+    await new Promise((r) => setTimeout(r, RESYNC * 3 * 1000 + 2000));
+    const after = await scrape(port);
+    const steadyWrites = writes(after) - writes(before);
+    const steadyProviderCalls = sim.state.log.length - simBefore;
+    console.error(`[n=${n}] steady state over ${RESYNC * 3}s: ${steadyWrites} writes, ${steadyProviderCalls} provider calls`);
+
+    // herd: ask min(HERD, n) tokens to rotate at the same instant
+    const herd = Array.from({ length: Math.min(HERD, n) }, (_, i) => ({ ns: `op-${i % Math.min(NAMESPACES, n)}`, name: `t${i}` }));
+    const herdStart = Date.now();
+    const logStart = sim.state.log.length;
+    await pool(herd, 64, async ({ ns, name }) => {
+      await client.patch(`${crBase(ns)}/${name}`, { metadata: { annotations: { 'token-operator.io/rotate': 'herd' } } }, 'merge');
+    });
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const { rotations } = await countReady(client);
+      const done = rotations.filter((t) => t >= herdStart - 1000).length;
+      if (done >= herd.length) break;
+      if (Date.now() - herdStart > 900_000) break;
+    }
+    const herdLog = sim.state.log.slice(logStart).map((e) => e.at.getTime());
+    const perSecond = new Map<number, number>();
+    for (const t of herdLog) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+    const herdMaxRate = Math.max(0, ...perSecond.values());
+    const { rotations } = await countReady(client);
+    const herdTimes = rotations.filter((t) => t >= herdStart - 1000).sort((a, b) => a - b);
+    const herdSpreadS = herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0;
+    const herdP50S = herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0;
+    const mem = procStatus(op.pid!);
+    op.kill('SIGTERM');
+    op = undefined;
+
+    const floorItems = await createTokens(client, sim, 'floor', n, false);
+    const floorS = await floor(client, sim, floorItems);
+    console.error(`[n=${n}] floor: ${floorS.toFixed(1)}s`);
+    return {
+      n,
+      operatorS,
+      floorS,
+      peakRssMiB: mem.hwm,
+      peakHeapMiB: peakHeap,
+      apiByVerb: apiByVerb(converged),
+      providerCalls,
+      steadyWrites,
+      steadyProviderCalls,
+      herdMaxRate,
+      herdSpreadS,
+      herdP50S,
+    };
+  } finally {
+    op?.kill('SIGKILL');
+    await sim.close();
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+execFileSync('bash', [join(root, 'scripts', 'build-apiserver.sh')], { stdio: 'inherit' });
+execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+const rows: Row[] = [];
+for (const n of SIZES) rows.push(await runSize(n));
+
+const fmt = (v: number, d = 1) => v.toFixed(d);
+console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s`);
+console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const verbs = Object.entries(r.apiByVerb).sort().map(([v, c]) => `${v}:${c}`).join(' ');
+  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} |`);
+}
