@@ -79,7 +79,7 @@ async function createTokens(client: KubeClient, sim: DdsSimulator, prefix: strin
       metadata: { name },
       spec: {
         dds: { apiUrl: sim.url, credentialsSecretRef: { name: `creds-${name}` }, allowInsecureHttp: true },
-        overlap: '1m',
+        overlap: '5m',
         verify: false,
         target: { secretName: `${name}-share` },
       },

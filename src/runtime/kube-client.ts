@@ -1,11 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { fromKubeConfig, type KubeAccess } from './kube-access.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
 
 /**
- * A thin Kubernetes REST client. @kubernetes/client-node provides the KubeConfig (files,
- * in-cluster service account, exec plugins, TLS); the requests themselves go through
+ * A thin Kubernetes REST client. Access (server, TLS, auth) comes from kube-access.ts, which
+ * falls back to @kubernetes/client-node's KubeConfig for plugin-based auth; the requests go through
  * here so that every call is rate-limited (client QPS/burst, like client-go), counted by
  * verb, and can use the exact patch types we need (server-side apply for Secrets,
  * merge patch on the status subresource).
@@ -96,27 +97,22 @@ export class KubeClient {
   private authHeaders: Record<string, string> = {};
   private authRefreshedAt = 0;
 
+  private readonly access: KubeAccess;
+
   constructor(
-    readonly kubeConfig: KubeConfig,
+    access: KubeAccess | KubeConfig,
     private readonly opts: KubeClientOptions = {},
   ) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = new URL(cluster.server);
+    this.access = 'getCurrentCluster' in access ? fromKubeConfig(access) : access;
+    this.server = new URL(this.access.server);
     this.limiter = new TokenBucket(opts.qps ?? 50, opts.burst ?? 100);
-  }
-
-  static fromDefault(opts?: KubeClientOptions): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc, opts);
   }
 
   // Service-account tokens are rotated on disk by the kubelet; re-read auth once a minute.
   private async prepare(): Promise<void> {
     if (this.agent && Date.now() - this.authRefreshedAt < 60_000) return;
     const o: https.RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(o);
+    await this.access.applyToHTTPSOptions(o);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(o.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
     if (o.auth) headers.authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
+import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
+import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
+import {
+  adminClient,
+  condition,
+  createNamespace,
+  createResource,
+  createSecret,
+  crPath,
+  deleteResource,
+  getResource,
+  startTestOperator,
+  waitFor,
+  type TestOperator,
+} from '../support/harness.js';
+
+/**
+ * Sentinel test: every credential the providers hand out or the user supplies is tracked,
+ * and after happy paths, failures (bad credentials, outages, malformed answers, rate limits)
+ * and deletions none of them may appear in logs (trace level), events, status or metrics.
+ */
+const sentinel = (what: string) => `SENTINEL${what}${randomBytes(12).toString('hex')}`;
+
+let client: KubeClient;
+let dds: DdsSimulator;
+let privicore: PrivicoreSimulator;
+let op: TestOperator;
+let ns: string;
+const supplied: string[] = [];
+
+async function ddsToken(name: string, secret: string, spec: Record<string, unknown> = {}): Promise<void> {
+  dds.state.addClient(`client-${name}`, secret);
+  await createSecret(client, ns, `zdirect-${name}`, { client_id: `client-${name}`, client_secret: secret });
+  await createResource(client, 'deltasharetokens', {
+    apiVersion: 'token-operator.io/v1alpha1',
+    kind: 'DeltaShareToken',
+    metadata: { name, namespace: ns },
+    spec: { dds: { apiUrl: dds.url, credentialsSecretRef: { name: `zdirect-${name}` }, allowInsecureHttp: true }, target: { secretName: `${name}-share` }, deletionPolicy: 'Revoke', ...spec },
+  });
+}
+
+async function dataToken(name: string, spec: Record<string, unknown>): Promise<void> {
+  await createResource(client, 'datatokens', {
+    apiVersion: 'token-operator.io/v1alpha1',
+    kind: 'DataToken',
+    metadata: { name, namespace: ns },
+    spec: { privicore: { apiUrl: privicore.url, profileSecretRef: { name: 'profile' }, allowInsecureHttp: true }, target: { secretName: `${name}-out` }, deletionPolicy: 'Revoke', ...spec },
+  });
+}
+
+const settled = (plural: string, name: string) =>
+  waitFor(`${name} settled`, async () => {
+    const r = await getResource(client, plural, ns, name);
+    return condition(r, 'Ready') ? r : undefined;
+  });
+
+beforeAll(async () => {
+  client = adminClient();
+  dds = await startDdsSimulator();
+  privicore = await startPrivicoreSimulator({ commandDelayMs: 10 });
+  ns = await createNamespace(client, 'noleak');
+  const password = sentinel('pw');
+  const data = sentinel('data');
+  supplied.push(password, data);
+  privicore.addProfile('leaky', password);
+  await createSecret(client, ns, 'profile', { username: 'leaky', password });
+  await createSecret(client, ns, 'source', { 'key.pem': data });
+  op = await startTestOperator({ watchNamespaces: [ns], logLevel: 'trace' });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await dds?.close();
+  await privicore?.close();
+});
+
+describe('no secret value leaks', () => {
+  it('through every provider and failure path', async () => {
+    const good = sentinel('cs');
+    const wrong = sentinel('wrong');
+    supplied.push(good, wrong);
+    await ddsToken('good', good);
+    await settled('deltasharetokens', 'good');
+    // bad caller credentials: the operator sends `wrong`, the simulator knows only `good2`
+    dds.state.addClient('client-bad', sentinel('real'));
+    await createSecret(client, ns, 'zdirect-bad', { client_id: 'client-bad', client_secret: wrong });
+    await createResource(client, 'deltasharetokens', {
+      apiVersion: 'token-operator.io/v1alpha1',
+      kind: 'DeltaShareToken',
+      metadata: { name: 'bad', namespace: ns },
+      spec: { dds: { apiUrl: dds.url, credentialsSecretRef: { name: 'zdirect-bad' }, allowInsecureHttp: true }, target: { secretName: 'bad-share' } },
+    });
+    await settled('deltasharetokens', 'bad');
+    // outages and garbage on the way to a rotation
+    for (const fault of [{ kind: 'status', status: 500 }, { kind: 'malformed' }, { kind: 'rateLimit', retryAfterSeconds: 1 }] as const) {
+      dds.faults.inject('dds-tokens.get', fault, 1);
+      await client.patch(crPath('deltasharetokens', ns, 'good'), { metadata: { annotations: { 'token-operator.io/rotate': fault.kind } } }, 'merge');
+      await waitFor('fault seen', async () => condition(await getResource(client, 'deltasharetokens', ns, 'good'), 'Ready')?.status === 'False', 10_000).catch(() => undefined);
+    }
+    dds.faults.inject('activation', { kind: 'malformed' }, 1);
+    await ddsToken('garbled', sentinel('cs2'));
+    await settled('deltasharetokens', 'garbled');
+
+    await dataToken('tok', { source: { secretKeyRef: { name: 'source', key: 'key.pem' }, context: 'leak.test' } });
+    await settled('datatokens', 'tok');
+    privicore.faults.serverErrors = 3;
+    await client.patch(crPath('datatokens', ns, 'tok'), { metadata: { annotations: { 'token-operator.io/rotate': 'x' } } }, 'merge');
+    await new Promise((r) => setTimeout(r, 1500));
+
+    await deleteResource(client, 'deltasharetokens', ns, 'good');
+    await deleteResource(client, 'datatokens', ns, 'tok');
+    await waitFor('deleted', async () => !(await getResource(client, 'datatokens', ns, 'tok')) && !(await getResource(client, 'deltasharetokens', ns, 'good')), 30_000);
+
+    const secrets = [
+      ...supplied,
+      ...dds.state.secrets(),
+      ...[...privicore.state.authorizations.keys()],
+    ].filter((s) => s.length >= 8);
+    expect(secrets.length).toBeGreaterThan(10);
+
+    const events = await client.list<KubeObject>(`/api/v1/namespaces/${ns}/events`);
+    const statuses = await Promise.all(
+      ['deltasharetokens', 'datatokens'].map((p) => client.list<KubeObject>(`/apis/token-operator.io/v1alpha1/namespaces/${ns}/${p}`)),
+    );
+    const surfaces: Record<string, string> = {
+      logs: op.logs.text,
+      events: JSON.stringify(events.items.map((e) => ({ reason: e.reason, message: e.message, note: e.note }))),
+      status: JSON.stringify(statuses.flatMap((l) => l.items.map((i) => ({ status: i.status, annotations: i.metadata?.annotations })))),
+      metrics: await op.metrics.registry.metrics(),
+    };
+    expect(op.logs.lines.length).toBeGreaterThan(10);
+    expect(events.items.length).toBeGreaterThan(3);
+    const leaks: string[] = [];
+    for (const [where, text] of Object.entries(surfaces)) for (const s of secrets) if (text.includes(s)) leaks.push(`${where}: ${s.slice(0, 12)}…`);
+    expect(leaks).toEqual([]);
+  });
+});
