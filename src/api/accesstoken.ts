@@ -8,6 +8,7 @@ import {
   endpointUrl,
   httpsUnlessAllowed,
   target,
+  targetIsNotAnInput,
 } from './common.js';
 
 export const ACCESS_TOKEN = { kind: 'AccessToken', plural: 'accesstokens', singular: 'accesstoken', shortNames: ['at'] } as const;
@@ -61,11 +62,13 @@ export const AccessTokenSpec = z
     description: 'Desired state of an AccessToken: exactly one of oidc and gnap.',
     'x-kubernetes-validations': [
       { rule: 'has(self.oidc) != has(self.gnap)', message: 'set exactly one of oidc and gnap' },
-      {
-        rule: '!has(self.oidc) || self.oidc.refreshTokenSecretRef.name != self.target.secretName',
-        message: 'target.secretName must differ from oidc.refreshTokenSecretRef.name (the seed Secret stays yours)',
-        fieldPath: '.target.secretName',
-      },
+      ...targetIsNotAnInput([
+        'oidc.refreshTokenSecretRef',
+        'oidc.clientSecretRef',
+        'gnap.privateKeySecretRef',
+        'gnap.accessTokenSecretRef',
+        'gnap.manageUrlSecretRef',
+      ]),
     ],
   });
 
@@ -78,8 +81,17 @@ export const AccessTokenStatus = z
       format: 'date-time',
     }),
     pendingRefreshSince: z.string().max(64).optional().meta({
-      description: 'A refresh was sent to the provider and its result not yet stored (crash detection).',
+      description:
+        'A refresh (oidc) or rotation (gnap) was sent to the provider and its result not yet stored in the Secret: set before the call, cleared after the write, so a crash in between is recognised on the next reconcile.',
       format: 'date-time',
+    }),
+    seedHMAC: z.string().max(128).optional().meta({
+      description:
+        'Keyed HMAC of the seed credential (the refresh token, or the GNAP token and manage URL, in the referenced Secrets) that the current one descends from. A different seed means a person pasted a new one: the operator then uses it instead of the one it keeps.',
+    }),
+    credentialRefused: z.string().max(64).optional().meta({
+      description:
+        'Why the provider refused the credential for good (the Stalled reason). While set the operator makes no provider call; it resumes when the seed Secret changes, the spec changes, or a new token-operator.io/rotate value asks it to retry.',
     }),
   })
   .meta({ description: 'Observed state of an AccessToken.' });

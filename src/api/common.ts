@@ -21,7 +21,11 @@ export const Duration = z
   .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/)
   .meta({
     description: 'A duration such as "90s", "15m", "12h" or "720h" (units ms, s, m, h).',
-    ...rules({ rule: "duration(self) > duration('0s')", message: 'must be a positive duration such as "15m" or "12h"' }),
+    // The upper bound also keeps CEL's duration() (Go time.Duration, about 290 years) from overflowing.
+    ...rules({
+      rule: "duration(self) > duration('0s') && duration(self) <= duration('87600h')",
+      message: 'must be a positive duration such as "15m" or "12h", at most 87600h (10 years)',
+    }),
   });
 
 /** DNS-1123 subdomain: the name rule for Secrets and most objects. */
@@ -36,8 +40,9 @@ export const SecretKey = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[-._a-zA-Z0-9]+$/)
-  .meta({ description: 'A key in the Secret\'s data (letters, digits, "-", "_", ".").' });
+  // Kubernetes' own rule for data keys: also never ".", ".." or a leading "..".
+  .regex(/^\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$/)
+  .meta({ description: 'A key in the Secret\'s data (letters, digits, "-", "_", "."; not "." or "..").' });
 
 // A `namespace` field is declared only so that admission can refuse it with a clear
 // message: references never leave the resource's own namespace (ARCHITECTURE rule 4).
@@ -73,7 +78,7 @@ export function endpointUrl(description: string) {
     .meta({
       description,
       ...rules(
-        { rule: "self.matches('^https?://[^/?#]+')", message: 'must be an absolute http(s) URL such as https://api.example.com' },
+        { rule: "self.matches('^https?://[^/?#\\\\s]+[^\\\\s]*$')", message: 'must be an absolute http(s) URL such as https://api.example.com, without spaces' },
         { rule: "!self.matches('^[a-zA-Z]+://[^/?#]*@')", message: 'must not contain credentials (user:password@): put them in the referenced Secret' },
       ),
     });
@@ -93,14 +98,59 @@ export function httpsUnlessAllowed(fields: string[]): Rule[] {
   }));
 }
 
-// Loose enough for 5-field cron with names, ranges, steps and lists; node-cron's own parser
-// re-checks at reconcile time and reports a Stalled condition for anything this lets through.
-const CRON_FIELD = '[0-9A-Za-z*?/,\\-]+';
+/**
+ * CEL rules for a spec: the target Secret must not be one of the Secrets the resource reads.
+ * The operator takes the target over (server-side apply with force, a controller owner
+ * reference), so garbage collection would delete the user's input Secret together with the
+ * resource. `refs` are paths below spec such as "oidc.clientSecretRef"; absent parents pass.
+ */
+export function targetIsNotAnInput(refs: string[]): Rule[] {
+  return refs.map((ref) => {
+    const parts = ref.split('.');
+    const guards = parts.map((_, i) => `!has(self.${parts.slice(0, i + 1).join('.')})`);
+    return {
+      rule: `${guards.join(' || ')} || self.${ref}.name != self.target.secretName`,
+      message: `target.secretName must differ from ${ref}.name: the operator owns the target Secret (and deletes it with this resource); the input Secret stays yours`,
+      fieldPath: '.target.secretName',
+    };
+  });
+}
+
+// Standard cron only, checked field by field (values in range, names, "*", "?" in the day
+// fields, ranges, "*/n" and "a-b/n" steps, lists), with an optional leading seconds field,
+// separated by spaces (node-cron does not split on tabs).
+// node-cron also accepts L, W, # and @nicknames, but nextCronSlot does not evaluate them:
+// refusing them here keeps a schedule from being silently ignored. (Built from pieces so
+// the one pattern works in RE2 (API server) and JavaScript alike: no flags, no lookahead.)
+const anyCase = (words: string[]) => words.map((w) => [...w].map((c) => `[${c.toUpperCase()}${c}]`).join('')).join('|');
+function cronField(value: string, question = false): string {
+  const step = '/[1-9][0-9]?';
+  const item = `(?:\\*(?:${step})?|(?:${value})(?:-(?:${value})(?:${step})?)?${question ? '|\\?' : ''})`;
+  return `${item}(?:,${item})*`;
+}
+const CRON_SECOND = cronField('[0-5]?[0-9]');
+const CRON_MINUTE = cronField('[0-5]?[0-9]');
+const CRON_HOUR = cronField('[01]?[0-9]|2[0-3]');
+const CRON_DAY_OF_MONTH = cronField('0?[1-9]|[12][0-9]|3[01]', true);
+const CRON_MONTH = cronField(`1[0-2]|0?[1-9]|${anyCase(['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'])}`);
+const CRON_DAY_OF_WEEK = cronField(`[0-7]|${anyCase(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])}`, true);
+export const CRON_PATTERN = new RegExp(
+  `^ *(?:${CRON_SECOND} +)?${CRON_MINUTE} +${CRON_HOUR} +${CRON_DAY_OF_MONTH} +${CRON_MONTH} +${CRON_DAY_OF_WEEK} *$`,
+);
+// A CEL rule rather than an OpenAPI `pattern`: the API server quotes a failed pattern in
+// full (a thousand characters of regex); the rule says what to write instead.
+const CRON_MESSAGE =
+  'must be a cron expression with 5 fields (or 6 with leading seconds) such as "0 3 * * 1": numbers in range, *, ranges, steps, lists, JAN-DEC and SUN-SAT; L, W, # and @nicknames are not supported';
 export const CronSchedule = z
   .string()
   .max(128)
-  .regex(new RegExp(`^\\s*${CRON_FIELD}(\\s+${CRON_FIELD}){4,5}\\s*$`))
-  .meta({ description: 'Cron window (5 or 6 fields, e.g. "0 3 * * 1"): once a rotation is due, wait for the next slot.' });
+  .refine((v) => CRON_PATTERN.test(v), { message: CRON_MESSAGE })
+  .meta({
+    description:
+      'Cron window in UTC (5 fields, or 6 with leading seconds; e.g. "0 3 * * 1"): once a rotation is due, wait for the next slot. ' +
+      'Numbers, ranges, steps, lists and JAN-DEC/SUN-SAT names; L, W, # and @nicknames are not supported.',
+    ...rules({ rule: `self.matches('${CRON_PATTERN.source.replaceAll('\\', '\\\\')}')`, message: CRON_MESSAGE }),
+  });
 
 export const Rotation = z
   .object({
@@ -128,16 +178,38 @@ export const RolloutTarget = z
   })
   .meta({ description: 'A workload in the same namespace to restart after the Secret changes.' });
 
-const LabelMap = z.record(z.string().max(317), z.string().max(1024));
+// Label and annotation keys are qualified names ([DNS-subdomain prefix/]name); label values
+// follow the label-value rule. Checked at admission, so a bad key fails at `kubectl apply`
+// rather than at the first Secret write. Keys the operator sets itself are refused: a user
+// value would be overwritten silently, or (for token-operator.io/expires-at and friends on an
+// annotation) read back as if the operator had written it.
+const QUALIFIED_NAME = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+const mapRules = (what: 'label' | 'annotation', reserved: string) =>
+  rules(
+    {
+      rule: `self.all(k, k.matches('${QUALIFIED_NAME}'))`,
+      message: `${what} keys must be qualified names ([prefix/]name, the name at most 63 letters, digits, "-", "_" or ".")`,
+    },
+    {
+      rule: `self.all(k, !k.startsWith('${GROUP}/')${reserved ? ` && k != '${reserved}'` : ''})`,
+      message: `${what} keys under ${GROUP}/${reserved ? ` and ${reserved}` : ''} are set by the operator and cannot be overridden`,
+    },
+  );
+const LabelMap = z
+  .record(z.string().max(317), z.string().max(63).regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/))
+  .meta({ maxProperties: 64, ...mapRules('label', 'app.kubernetes.io/managed-by') });
+const AnnotationMap = z.record(z.string().max(317), z.string().max(4096)).meta({ maxProperties: 64, ...mapRules('annotation', '') });
 
 export function target(description: string) {
   return z
     .object({
       secretName: ObjectName.meta({ description: 'The Secret to write, in the same namespace; created and owned by the operator.' }),
-      labels: LabelMap.optional().meta({ description: 'Extra labels for the Secret.' }),
-      annotations: LabelMap.optional().meta({ description: 'Extra annotations for the Secret.' }),
+      labels: LabelMap.optional().meta({ description: 'Extra labels for the Secret (not under token-operator.io/ or app.kubernetes.io/managed-by).' }),
+      annotations: AnnotationMap.optional().meta({ description: 'Extra annotations for the Secret (not under token-operator.io/).' }),
       rolloutRestart: z.array(RolloutTarget).max(32).optional().meta({
-        description: 'Workloads to restart (pod-template annotation) after the Secret changes.',
+        description:
+          'Workloads to restart after the Secret gets a new credential: the operator sets the pod-template annotation ' +
+          'token-operator.io/secret-revision to "<secretName>@<revision>". Rotations in quick succession restart them once, with the latest revision.',
       }),
     })
     .meta({ description });
@@ -149,12 +221,12 @@ export const DeletionPolicy = z.enum(['Revoke', 'Retain']).meta({
 
 export const Condition = z
   .object({
-    type: z.string().max(316),
-    status: z.enum(['True', 'False', 'Unknown']),
-    reason: z.string().max(1024),
-    message: z.string().max(32768),
-    lastTransitionTime: z.string().max(64).meta({ format: 'date-time' }),
-    observedGeneration: z.int().min(0).optional(),
+    type: z.string().max(316).meta({ description: 'Condition type: Ready, Reconciling, Stalled, or a kind-specific one.' }),
+    status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
+    reason: z.string().max(1024).meta({ description: 'CamelCase reason for the last transition; stable, for automation.' }),
+    message: z.string().max(32768).meta({ description: 'Human-readable detail; never a credential.' }),
+    lastTransitionTime: z.string().max(64).meta({ description: 'When status last changed.', format: 'date-time' }),
+    observedGeneration: z.int().min(0).optional().meta({ description: 'The spec generation this condition describes.' }),
   })
   .meta({ description: 'A metav1.Condition.' });
 
@@ -177,6 +249,11 @@ export const commonStatusFields = {
     description: 'The value of the token-operator.io/rotate annotation last acted on.',
   }),
   revision: z.int().min(0).optional().meta({ description: 'Increments each time the Secret gets a new credential.' }),
+  lastRestartedRevision: z.int().min(0).optional().meta({
+    description:
+      'The Secret revision that the workloads in target.rolloutRestart were last restarted for (the first time, the revision they are assumed to run). ' +
+      'A restart is due only while revision is greater, so an operator restart or leader change never restarts them again.',
+  }),
   secretHMAC: z.string().max(128).optional().meta({
     description: 'Keyed HMAC of the Secret data the operator wrote, to detect drift without storing a hash of the secret.',
   }),

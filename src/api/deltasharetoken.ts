@@ -8,6 +8,7 @@ import {
   endpointUrl,
   httpsUnlessAllowed,
   target,
+  targetIsNotAnInput,
 } from './common.js';
 
 export const DELTA_SHARE_TOKEN = { kind: 'DeltaShareToken', plural: 'deltasharetokens', singular: 'deltasharetoken', shortNames: ['dst'] } as const;
@@ -30,7 +31,17 @@ export const DeltaShareTokenSpec = z
     ...commonSpecFields,
     overlap: Duration.optional().meta({
       description:
-        'How long the previous (ROTATED) token keeps working after a rotation (existing_token_expiry_time_in_seconds). Default 1h.',
+        'How long the previous (ROTATED) token keeps working after a rotation (existing_token_expiry_time_in_seconds). Default 1h, at least 2m: ' +
+        'pods see a changed Secret only after the kubelet syncs it (about a minute, plus its cache TTL), and workloads in target.rolloutRestart need time to roll.',
+      // Setting validations here replaces Duration's own; keep them and add the minimum.
+      'x-kubernetes-validations': [
+        ...((Duration.meta()?.['x-kubernetes-validations'] as unknown[] | undefined) ?? []),
+        {
+          rule: "duration(self) >= duration('2m')",
+          message:
+            'spec.overlap must be at least 2m: the kubelet updates mounted Secrets about once a minute plus its cache TTL, so a shorter overlap would kill the previous token before every pod has the new one',
+        },
+      ],
     }),
     verify: z.boolean().optional().meta({
       description: 'GET {endpoint}/shares with the new bearer token before reporting Ready. Default true.',
@@ -41,14 +52,19 @@ export const DeltaShareTokenSpec = z
     }),
     target: target('The Secret to write: keys config.share (profile JSON), endpoint, bearerToken, expirationTime.'),
   })
-  .meta({ description: 'Desired state of a DeltaShareToken.' });
+  .meta({
+    description: 'Desired state of a DeltaShareToken.',
+    'x-kubernetes-validations': targetIsNotAnInput(['dds.credentialsSecretRef']),
+  });
 
 export const DeltaShareTokenStatus = z
   .object({
     ...commonStatusFields,
     tokenId: z.string().max(256).optional().meta({ description: 'Provider id of the active DDS token (never the bearer token).' }),
     rotatedTokenExpirationTime: z.string().max(64).optional().meta({
-      description: 'When the previous (ROTATED) token stops working.',
+      description:
+        'When the previous (ROTATED) token stops working, as DDS reports it (at most lastRotationTime + spec.overlap). ' +
+        'Absent when there is no previous token, or after onTokenCeiling: RevokeAllAndReissue revoked it at once.',
       format: 'date-time',
     }),
   })

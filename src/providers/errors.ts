@@ -69,7 +69,10 @@ export function kindForStatus(status: number): ProviderErrorKind {
 export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Some servers send fractional seconds; Date.parse would read "1.5" as 5 January 2001.
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Math.round(Number(trimmed) * 1e6) / 1e3);
+  // An HTTP-date always names a weekday and month; Date.parse reads "-5" as a year.
+  if (!/[a-z]/i.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - nowMs);
@@ -78,8 +81,10 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
 // Long opaque runs (JWTs, bearer tokens, activation tokens) are replaced wholesale: a
 // provider may echo one back inside an error description, and that text reaches status.
 const TOKEN_LIKE = /[A-Za-z0-9_\-.~+/=]{24,}/g;
-const URL_QUERY = /(https?:\/\/[^\s?#]+)[?#][^\s]*/g;
-const URL_USERINFO = /(https?:\/\/)[^\s/@]+@/g;
+// Any scheme (postgres://, amqp://, …); userinfo runs to the LAST "@" before the path, so a
+// raw "@" inside a password cannot leave its tail behind.
+const URL_QUERY = /([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s?#]+)[?#][^\s]*/g;
+const URL_USERINFO = /([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^\s/?#]*@/g;
 
 /** Strips anything credential-shaped from text bound for logs, events or status. */
 export function sanitize(text: string): string {

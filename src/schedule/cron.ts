@@ -23,8 +23,9 @@ export function nextCronSlot(expression: string, from: Date, horizonDays = 400):
     if (dowAll) return dom;
     return dom || dow;
   };
-  const start = new Date(from.getTime());
-  start.setUTCMilliseconds(0);
+  // Slots are whole seconds: start at the first one not before `from` (rounding down would
+  // answer a slot up to 999 ms in the past).
+  const start = new Date(Math.ceil(from.getTime() / 1000) * 1000);
   const end = from.getTime() + horizonDays * 86_400_000;
   const day = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()));
   for (; day.getTime() <= end; day.setUTCDate(day.getUTCDate() + 1)) {
@@ -46,6 +47,11 @@ export function nextCronSlot(expression: string, from: Date, horizonDays = 400):
 /** A human-readable reason the expression is invalid, or undefined when it is valid. */
 export function cronProblem(expression: string): string | undefined {
   const v = validateDetailed(expression.trim());
-  if (v.valid) return undefined;
-  return v.errors.map((e) => `${e.field}: ${e.message}`).join('; ') || 'invalid cron expression';
+  if (!v.valid) return v.errors.map((e) => `${e.field}: ${e.message}`).join('; ') || 'invalid cron expression';
+  // node-cron's L, W and # extensions parse to strings, which nextCronSlot cannot match:
+  // such a schedule would never have a slot and be ignored.
+  const odd = Object.entries(v.fields ?? {}).flatMap(([field, values]) =>
+    (values as Array<number | string>).filter((x) => typeof x !== 'number').map((x) => `${field}: ${x} is not supported (no L, W or #)`),
+  );
+  return odd.length ? odd.join('; ') : undefined;
 }

@@ -1,0 +1,258 @@
+/**
+ * AccessToken (oidc) against the real API server and a real Keycloak realm shaped like
+ * DataChain's dc-realm (providers.md §2): offline tokens, refresh tokens that rotate and
+ * may be used once, access tokens that live 60 s.
+ *
+ * The operator runs on a ManualClock that starts at the real time and only moves forward
+ * by minutes, so Keycloak (real clock) and the operator's schedule stay consistent.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OidcProviderFactory } from '../../src/controllers/accesstoken/oidc.js';
+import { createOidcProvider } from '../../src/providers/oidc/index.js';
+import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
+import { ManualClock } from '../../src/schedule/clock.js';
+import {
+  adminClient,
+  condition,
+  createNamespace,
+  createResource,
+  createSecret,
+  crPath,
+  deleteResource,
+  getResource,
+  getSecretData,
+  startTestOperator,
+  waitFor,
+  type TestOperator,
+} from '../support/harness.js';
+import { introspect, keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
+
+const skip = await keycloakAvailable();
+if (skip) console.warn(`skipping the AccessToken Keycloak tests: ${skip}`);
+
+const PLURAL = 'accesstokens';
+
+let client: KubeClient;
+let realm: KeycloakRealm;
+let op: TestOperator;
+let ns: string;
+let clock: ManualClock;
+
+// Simulates a crash between Keycloak's answer and the Secret write: the real refresh
+// happens (Keycloak spends the presented token), then the answer is lost.
+let crashAfterNextRefresh = false;
+const crashingOidc: OidcProviderFactory = (opts) => {
+  const real = createOidcProvider(opts);
+  return {
+    async refresh(req) {
+      const tokens = await real.refresh(req);
+      if (crashAfterNextRefresh) {
+        crashAfterNextRefresh = false;
+        throw new Error('simulated crash after the refresh');
+      }
+      return tokens;
+    },
+    revoke: (t) => real.revoke(t),
+  };
+};
+
+type Status = Record<string, string | number | undefined>;
+const statusOf = (r: KubeObject | undefined) => (r?.status ?? {}) as Status;
+
+/** RFC 7662 with token_type_hint=refresh_token: a spent (rotated) refresh token reads inactive, without replaying it */
+async function refreshTokenActive(token: string | undefined): Promise<boolean> {
+  const res = await fetch(realm.introspectionUrl, {
+    method: 'POST',
+    body: new URLSearchParams({
+      token: token ?? '',
+      token_type_hint: 'refresh_token',
+      client_id: realm.confidentialClientId,
+      client_secret: realm.confidentialClientSecret,
+    }),
+  });
+  return ((await res.json()) as { active: boolean }).active;
+}
+
+async function oidcResource(name: string, seedValue: string, spec: Record<string, unknown> = {}, how: 'issuer' | 'tokenUrl' = 'issuer'): Promise<KubeObject> {
+  await createSecret(client, ns, `${name}-seed`, { refresh_token: seedValue });
+  return {
+    apiVersion: 'token-operator.io/v1alpha1',
+    kind: 'AccessToken',
+    metadata: { name, namespace: ns },
+    spec: {
+      oidc: {
+        ...(how === 'issuer' ? { issuerUrl: realm.issuerUrl } : { tokenUrl: realm.tokenUrl }),
+        clientId: realm.publicClientId,
+        refreshTokenSecretRef: { name: `${name}-seed`, key: 'refresh_token' },
+        allowInsecureHttp: true,
+      },
+      target: { secretName: `${name}-token` },
+      ...spec,
+    },
+  };
+}
+
+async function until(name: string, what: string, pred: (r: KubeObject) => boolean): Promise<KubeObject> {
+  return waitFor(`${name}: ${what}`, async () => {
+    const r = await getResource(client, PLURAL, ns, name);
+    return r && pred(r) ? r : undefined;
+  });
+}
+
+const ready = (name: string, reason: string, minRevision = 1) =>
+  until(name, `Ready ${reason} rev ≥ ${minRevision}`, (r) => {
+    const c = condition(r, 'Ready');
+    return c?.status === 'True' && c.reason === reason && Number(statusOf(r).revision ?? 0) >= minRevision;
+  });
+
+const annotate = (name: string, value: string) =>
+  client.patch(crPath(PLURAL, ns, name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
+
+const pasteSeed = (name: string, value: string) =>
+  client.patch(`/api/v1/namespaces/${ns}/secrets/${name}-seed`, { stringData: { refresh_token: value } }, 'merge');
+
+const tokenData = async (name: string) => (await getSecretData(client, ns, `${name}-token`))!;
+
+describe.skipIf(skip !== undefined)(`AccessToken (oidc) against Keycloak${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  beforeAll(async () => {
+    realm = await provisionRealm();
+    client = adminClient();
+    ns = await createNamespace(client, 'oidc');
+    clock = new ManualClock(Date.now());
+    op = await startTestOperator({ watchNamespaces: [ns], controllers: ['AccessToken'] }, { clock, providers: { oidc: crashingOidc } });
+  }, 420_000);
+
+  afterAll(async () => {
+    if (process.env.DUMP_LOGS) (await import('node:fs')).writeFileSync(process.env.DUMP_LOGS, op.logs.text);
+    await op?.stop();
+    await realm?.delete();
+  });
+
+  let seed: string;
+
+  it('issues from an offline seed: Ready, the access token is active, the Secret keeps the live refresh token', async () => {
+    seed = (await seedOfflineToken(realm)).refreshToken;
+    await createResource(client, PLURAL, await oidcResource('first', seed));
+    const r = await ready('first', 'Issued');
+    const s = statusOf(r);
+    expect(s.grantType).toBe('oidc');
+    expect(s.refreshTokenExpirationTime).toBeUndefined(); // offline: never expires
+    const lifetime = Date.parse(String(s.expirationTime)) - Date.parse(String(s.lastRotationTime));
+    expect(lifetime).toBeGreaterThan(55_000);
+    expect(lifetime).toBeLessThanOrEqual(60_000);
+
+    const data = await tokenData('first');
+    expect(Object.keys(data).sort()).toEqual(['access_token', 'expires_at', 'refresh_token', 'token_type']);
+    expect(data.token_type).toBe('Bearer');
+    expect(await introspect(realm, data.access_token!)).toMatchObject({ active: true, azp: realm.publicClientId });
+    // rotation is on: the seed was spent by the first refresh, the Secret holds the live one
+    expect(data.refresh_token).not.toBe(seed);
+    expect(await refreshTokenActive(data.refresh_token)).toBe(true);
+    expect(await refreshTokenActive(seed)).toBe(false);
+    const text = JSON.stringify(r.status);
+    for (const v of [data.access_token!, data.refresh_token!, seed]) expect(text).not.toContain(v);
+  });
+
+  it('time travel: refreshes each time the access token nears expiry, always from the live refresh token', async () => {
+    for (let rev = 2; rev <= 4; rev++) {
+      const before = await tokenData('first');
+      clock.advance(45_000); // past 2/3 of the 60 s lifetime
+      op.enqueueAll();
+      await ready('first', 'Rotated', rev);
+      const after = await tokenData('first');
+      expect(after.access_token).not.toBe(before.access_token);
+      expect(after.refresh_token).not.toBe(before.refresh_token);
+      expect(await refreshTokenActive(after.refresh_token)).toBe(true);
+      expect(await refreshTokenActive(before.refresh_token)).toBe(false);
+      expect((await introspect(realm, after.access_token!)).active).toBe(true);
+    }
+  });
+
+  it('refreshes on the rotate-now annotation', async () => {
+    const before = await tokenData('first');
+    const rev = Number(statusOf(await getResource(client, PLURAL, ns, 'first')).revision);
+    await annotate('first', 'now-1');
+    const r = await ready('first', 'Rotated', rev + 1);
+    expect(statusOf(r).lastHandledRotateRequest).toBe('now-1');
+    const after = await tokenData('first');
+    expect(after.refresh_token).not.toBe(before.refresh_token);
+    expect(await refreshTokenActive(after.refresh_token)).toBe(true);
+  });
+
+  it('suspend: no refresh however late; resuming refreshes at once', async () => {
+    await client.patch(crPath(PLURAL, ns, 'first'), { spec: { suspend: true } }, 'merge');
+    await until('first', 'Suspended', (x) => condition(x, 'Ready')?.reason === 'Suspended');
+    const data = await tokenData('first');
+    const rev = Number(statusOf(await getResource(client, PLURAL, ns, 'first')).revision);
+    clock.advance(2 * 60_000);
+    op.enqueueAll();
+    await new Promise((x) => setTimeout(x, 1000));
+    expect(statusOf(await getResource(client, PLURAL, ns, 'first')).revision).toBe(rev);
+    expect(await tokenData('first')).toEqual(data);
+    expect(await refreshTokenActive(data.refresh_token)).toBe(true);
+
+    await client.patch(crPath(PLURAL, ns, 'first'), { spec: { suspend: false } }, 'merge');
+    await ready('first', 'Rotated', rev + 1);
+    expect(await refreshTokenActive((await tokenData('first')).refresh_token)).toBe(true);
+  });
+
+  it('an invalid seed stalls with a message naming the seed Secret; pasting a real one resumes', async () => {
+    await createResource(client, PLURAL, await oidcResource('bogus', 'not-a-refresh-token', {}, 'tokenUrl'));
+    const r = await until('bogus', 'Stalled', (x) => condition(x, 'Stalled')?.status === 'True');
+    expect(condition(r, 'Stalled')).toMatchObject({ reason: 'InvalidRefreshToken', message: expect.stringContaining('Invalid refresh token') });
+    expect(condition(r, 'Stalled')?.message).toContain('Put a new token into Secret "bogus-seed" key "refresh_token"');
+    expect(condition(r, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidRefreshToken' });
+    expect(await getSecretData(client, ns, 'bogus-token')).toBeUndefined();
+
+    const fresh = (await seedOfflineToken(realm)).refreshToken;
+    await pasteSeed('bogus', fresh);
+    op.enqueueAll();
+    const ok = await ready('bogus', 'Issued');
+    expect(condition(ok, 'Stalled')?.status).toBe('False');
+    expect(await refreshTokenActive((await tokenData('bogus')).refresh_token)).toBe(true);
+  });
+
+  it('a crash between the refresh and the Secret write: the spent token is tried once, then Stalled RefreshTokenLost', async () => {
+    await createResource(client, PLURAL, await oidcResource('crashy', (await seedOfflineToken(realm)).refreshToken));
+    await ready('crashy', 'Issued');
+    const stored = await tokenData('crashy');
+
+    crashAfterNextRefresh = true;
+    await annotate('crashy', 'crash-1');
+    const failed = await until('crashy', 'Ready=False InternalError', (x) => condition(x, 'Ready')?.reason === 'InternalError');
+    // the marker set before the call survives the "crash"; the Secret still holds the token Keycloak just spent
+    expect(statusOf(failed).pendingRefreshSince).toBeDefined();
+    expect(await tokenData('crashy')).toEqual(stored);
+    expect(await refreshTokenActive(stored.refresh_token)).toBe(false);
+
+    clock.advance(10_000); // past the 5 s transient back-off
+    op.enqueueAll();
+    const r = await until('crashy', 'Stalled', (x) => condition(x, 'Stalled')?.status === 'True');
+    const stalled = condition(r, 'Stalled')!;
+    expect(stalled.reason).toBe('RefreshTokenLost');
+    expect(stalled.message).toContain(`a refresh sent at ${String(statusOf(failed).pendingRefreshSince)} never had its answer stored (operator crash or lost reply)`);
+    expect(stalled.message).toContain('(RefreshTokenReused)');
+    expect(stalled.message).toContain('put it into Secret "crashy-seed" key "refresh_token"');
+    expect(condition(r, 'Ready')).toMatchObject({ status: 'False', reason: 'RefreshTokenLost' });
+    expect(statusOf(r).pendingRefreshSince).toBeUndefined();
+    // console.log so the report shows what a person reads
+    console.log(`[crash test] Stalled ${stalled.reason}: ${stalled.message}`);
+
+    await pasteSeed('crashy', (await seedOfflineToken(realm)).refreshToken);
+    op.enqueueAll();
+    await ready('crashy', 'Rotated', 2);
+    expect(await refreshTokenActive((await tokenData('crashy')).refresh_token)).toBe(true);
+  });
+
+  it('deletes with Revoke: the refresh token is revoked (its access token goes inactive), Secret and finalizer go', async () => {
+    await createResource(client, PLURAL, await oidcResource('doomed', (await seedOfflineToken(realm)).refreshToken, { deletionPolicy: 'Revoke' }, 'tokenUrl'));
+    await ready('doomed', 'Issued');
+    const data = await tokenData('doomed');
+    expect((await introspect(realm, data.access_token!)).active).toBe(true);
+    await deleteResource(client, PLURAL, ns, 'doomed');
+    await waitFor('doomed gone', async () => (await getResource(client, PLURAL, ns, 'doomed')) === undefined);
+    expect(await refreshTokenActive(data.refresh_token)).toBe(false);
+    expect((await introspect(realm, data.access_token!)).active).toBe(false);
+    expect(await getSecretData(client, ns, 'doomed-token')).toBeUndefined();
+  });
+});
