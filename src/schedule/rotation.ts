@@ -37,7 +37,14 @@ export function nextRotationTime(
   let due = new Date(Math.round(expiresAt.getTime() - lead - jitter));
   if (due < issuedAt) due = issuedAt;
   if (p?.schedule) {
-    const slot = nextCronSlot(p.schedule, due);
+    // A window that never opens before expiry (or an expression like "0 0 31 2 *" that never
+    // matches) must not let the credential die: rotate at the due time instead.
+    let slot: Date | undefined;
+    try {
+      slot = nextCronSlot(p.schedule, due);
+    } catch {
+      slot = undefined;
+    }
     if (slot && slot < expiresAt) due = slot;
   }
   return due;

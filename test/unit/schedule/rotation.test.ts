@@ -148,3 +148,14 @@ describe('nextRotationTime', () => {
     });
   });
 });
+
+describe('a cron window that never opens', () => {
+  it('falls back to the due time instead of failing or letting the credential expire', async () => {
+    const { nextRotationTime } = await import('../../../src/schedule/rotation.js');
+    const issued = new Date('2026-01-01T00:00:00Z');
+    const expires = new Date('2026-01-31T00:00:00Z');
+    const plain = nextRotationTime({ rotateBefore: '240h', jitterPercent: 0 }, issued, expires, 'seed');
+    const never = nextRotationTime({ rotateBefore: '240h', jitterPercent: 0, schedule: '0 0 31 2 *' }, issued, expires, 'seed');
+    expect(never.toISOString()).toBe(plain.toISOString());
+  });
+});
