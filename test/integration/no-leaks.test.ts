@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
+import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import {
   adminClient,
@@ -27,6 +29,7 @@ const sentinel = (what: string) => `SENTINEL${what}${randomBytes(12).toString('h
 let client: KubeClient;
 let dds: DdsSimulator;
 let privicore: PrivicoreSimulator;
+let gnap: GnapSimulator;
 let op: TestOperator;
 let ns: string;
 const supplied: string[] = [];
@@ -61,6 +64,7 @@ beforeAll(async () => {
   client = adminClient();
   dds = await startDdsSimulator();
   privicore = await startPrivicoreSimulator({ commandDelayMs: 10 });
+  gnap = await startGnapSimulator();
   ns = await createNamespace(client, 'noleak');
   const password = sentinel('pw');
   const data = sentinel('data');
@@ -75,7 +79,35 @@ afterAll(async () => {
   await op?.stop();
   await dds?.close();
   await privicore?.close();
+  await gnap?.close();
 });
+
+async function gnapToken(name: string): Promise<void> {
+  const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  supplied.push(...pem.split('\n').filter((l) => l.length > 40));
+  const wallet = gnap.walletAddressUrl(name);
+  gnap.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: 'k1' }));
+  const t = gnap.issueToken(undefined, { walletAddressUrl: wallet });
+  await createSecret(client, ns, `${name}-key`, { 'private.pem': pem });
+  await createSecret(client, ns, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
+  await createResource(client, 'accesstokens', {
+    apiVersion: 'token-operator.io/v1alpha1',
+    kind: 'AccessToken',
+    metadata: { name, namespace: ns },
+    spec: {
+      gnap: {
+        walletAddressUrl: wallet,
+        keyId: 'k1',
+        privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
+        accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
+        manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
+        allowInsecureHttp: true,
+      },
+      target: { secretName: `${name}-token` },
+      deletionPolicy: 'Revoke',
+    },
+  });
+}
 
 describe('no secret value leaks', () => {
   it('through every provider and failure path', async () => {
@@ -110,6 +142,15 @@ describe('no secret value leaks', () => {
     await client.patch(crPath('datatokens', ns, 'tok'), { metadata: { annotations: { 'token-operator.io/rotate': 'x' } } }, 'merge');
     await new Promise((r) => setTimeout(r, 1500));
 
+    await gnapToken('pay');
+    await settled('accesstokens', 'pay');
+    await client.patch(crPath('accesstokens', ns, 'pay'), { metadata: { annotations: { 'token-operator.io/rotate': 'one' } } }, 'merge');
+    await waitFor('gnap rotated', async () => ((await getResource(client, 'accesstokens', ns, 'pay'))?.status as { lastHandledRotateRequest?: string } | undefined)?.lastHandledRotateRequest === 'one', 15_000);
+    gnap.faults.inject({ kind: 'request_denied', count: 2 });
+    await client.patch(crPath('accesstokens', ns, 'pay'), { metadata: { annotations: { 'token-operator.io/rotate': 'two' } } }, 'merge');
+    await new Promise((r) => setTimeout(r, 1000));
+    await deleteResource(client, 'accesstokens', ns, 'pay');
+
     await deleteResource(client, 'deltasharetokens', ns, 'good');
     await deleteResource(client, 'datatokens', ns, 'tok');
     await waitFor('deleted', async () => !(await getResource(client, 'datatokens', ns, 'tok')) && !(await getResource(client, 'deltasharetokens', ns, 'good')), 30_000);
@@ -118,12 +159,13 @@ describe('no secret value leaks', () => {
       ...supplied,
       ...dds.state.secrets(),
       ...[...privicore.state.authorizations.keys()],
+      ...[...gnap.state.tokens.values()].flatMap((t) => [t.value, gnap.manageUrlOf(t.managementId)]),
     ].filter((s) => s.length >= 8);
     expect(secrets.length).toBeGreaterThan(10);
 
     const events = await client.list<KubeObject>(`/api/v1/namespaces/${ns}/events`);
     const statuses = await Promise.all(
-      ['deltasharetokens', 'datatokens'].map((p) => client.list<KubeObject>(`/apis/token-operator.io/v1alpha1/namespaces/${ns}/${p}`)),
+      ['deltasharetokens', 'datatokens', 'accesstokens'].map((p) => client.list<KubeObject>(`/apis/token-operator.io/v1alpha1/namespaces/${ns}/${p}`)),
     );
     const surfaces: Record<string, string> = {
       logs: op.logs.text,
