@@ -1,8 +1,9 @@
 // `npm run generate`: every checked-in generated file comes from here; CI fails when stale.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { CHART_DIR, chartReadme, crdTemplate, deployManifest } from './chart.js';
 import { crds } from './crds.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,4 +19,21 @@ function write(rel: string, text: string): void {
 for (const crd of crds()) {
   const name = (crd.metadata as { name: string }).name;
   write(`crds/${name}.yaml`, header + stringify(crd, { lineWidth: 0 }));
+}
+
+// The chart carries the same CRDs as templates (upgraded with the release), its README is
+// generated from values.yaml, and deploy/ is the chart rendered with its defaults.
+for (const crd of crds()) {
+  const plural = ((crd.spec as { names: { plural: string } }).names).plural;
+  write(`${CHART_DIR}/templates/crds/${plural}.yaml`, crdTemplate(crd));
+}
+write(
+  `${CHART_DIR}/README.md`,
+  chartReadme(readFileSync(join(root, CHART_DIR, 'Chart.yaml'), 'utf8'), readFileSync(join(root, CHART_DIR, 'values.yaml'), 'utf8')),
+);
+try {
+  write('deploy/token-operator.yaml', deployManifest(root));
+} catch (e) {
+  console.error(`generate: cannot render deploy/token-operator.yaml with helm: ${(e as Error).message}\n(helm 3 comes from \`bash scripts/helm.sh\` after \`npm ci\`; or set HELM=/path/to/helm)`);
+  process.exit(1);
 }

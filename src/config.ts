@@ -27,6 +27,15 @@ export const OperatorConfig = z.object({
   providerQps: z.coerce.number().min(0.1).default(20),
   /** enable only some controllers, e.g. ["DeltaShareToken"] */
   controllers: z.array(z.enum(['DeltaShareToken', 'AccessToken', 'DataToken'])).default(['DeltaShareToken', 'AccessToken', 'DataToken']),
+  /** rotations of one Secret within this window restart its workloads once, with the latest revision */
+  rolloutDebounceSeconds: z.coerce.number().min(0).max(3600).default(10),
+  /** also restart workloads annotated for stakater Reloader (secret.reloader.stakater.com/reload, reloader.stakater.com/auto) */
+  actAsReloader: z.boolean().default(false),
+  /**
+   * Smallest DeltaShareToken overlap accepted: consumers must see the new Secret before the old
+   * token dies (kubelet sync period, about a minute, plus its cache TTL). The CRD refuses < 2m.
+   */
+  minOverlapSeconds: z.coerce.number().int().min(0).default(120),
 });
 export type OperatorConfig = z.infer<typeof OperatorConfig>;
 
@@ -61,6 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     providerTimeoutSeconds: pick('provider-timeout-seconds', 'PROVIDER_TIMEOUT_SECONDS'),
     providerQps: pick('provider-qps', 'PROVIDER_QPS'),
     controllers: list(pick('controllers', 'CONTROLLERS')),
+    rolloutDebounceSeconds: pick('rollout-debounce-seconds', 'ROLLOUT_DEBOUNCE_SECONDS'),
+    actAsReloader: bool(pick('act-as-reloader', 'ACT_AS_RELOADER')),
+    minOverlapSeconds: pick('min-overlap-seconds', 'MIN_OVERLAP_SECONDS'),
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   const parsed = OperatorConfig.safeParse(defined);

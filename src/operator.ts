@@ -1,17 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION } from './api/index.js';
 import type { OperatorConfig } from './config.js';
+import { dataTokenKind } from './controllers/datatoken/reconciler.js';
+import { accessTokenKind } from './controllers/accesstoken/reconciler.js';
+import type { OidcProviderFactory } from './controllers/accesstoken/oidc.js';
 import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
 import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
 import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
+import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
+import { createOidcProvider } from './providers/oidc/index.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
 import { Controller } from './runtime/controller.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { startHealthServer } from './runtime/health.js';
 import { Informer, InformerSet, type ObjectCache } from './runtime/informer.js';
+import { loadKubeAccess, type KubeAccess } from './runtime/kube-access.js';
 import { KubeApiError, KubeClient, resourcePath, type KubeObject } from './runtime/kube-client.js';
 import { LeaderElector } from './runtime/leader-election.js';
 import { OperatorMetrics } from './runtime/metrics.js';
@@ -22,13 +28,14 @@ export const VERSION_STRING = process.env.TOKEN_OPERATOR_VERSION ?? '0.1.0';
 
 /** Replaceable parts, for tests (an injected clock, an impersonated client). */
 export interface OperatorDeps {
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeConfig | KubeAccess;
   clock?: Clock;
   logger: Logger;
   /** impersonate this user for every API call (proves chart RBAC) */
   impersonate?: string;
   http?: HttpClient;
-  providers?: { dds?: DdsProvider };
+  /** oidc: called per resource with its options (http, clock and observe already filled in) */
+  providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
   /** count API requests (benchmarks) */
   onKubeRequest?: (verb: string, resource: string, code: number) => void;
 }
@@ -80,11 +87,7 @@ async function hmacKey(client: KubeClient, namespace: string): Promise<Buffer> {
 export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Promise<Operator> {
   const logger = deps.logger;
   const metrics = new OperatorMetrics(VERSION_STRING);
-  const kc = deps.kubeConfig ?? (() => {
-    const k = new KubeConfig();
-    k.loadFromDefault();
-    return k;
-  })();
+  const kc = deps.kubeConfig ?? (await loadKubeAccess());
   const client = new KubeClient(kc, {
     qps: cfg.kubeQps,
     burst: cfg.kubeBurst,
@@ -99,7 +102,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
   };
-  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000 });
+  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps, burst: Math.max(1, Math.round(cfg.providerQps * 2)) } });
   const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.
@@ -112,10 +115,18 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     secrets,
     allowInsecureHttp: cfg.allowInsecureHttp,
     hmacKey: Buffer.alloc(0),
+    rollout: { debounceMs: cfg.rolloutDebounceSeconds * 1000, actAsReloader: cfg.actAsReloader },
   };
 
   const kinds: Array<TokenKind<AnyResource>> = [];
-  if (cfg.controllers.includes('DeltaShareToken')) kinds.push(deltaShareTokenKind({ dds }) as unknown as TokenKind<AnyResource>);
+  if (cfg.controllers.includes('DeltaShareToken')) kinds.push(deltaShareTokenKind({ dds, minOverlapSeconds: cfg.minOverlapSeconds }) as unknown as TokenKind<AnyResource>);
+  if (cfg.controllers.includes('AccessToken')) {
+    const oidc: OidcProviderFactory = (o) => (deps.providers?.oidc ?? createOidcProvider)({ http, clock, observe, ...o });
+    const gnap = deps.providers?.gnap ?? createGnapProvider({ http, clock, observe, allowInsecureHttp: cfg.allowInsecureHttp });
+    kinds.push(accessTokenKind({ oidc, gnap }) as unknown as TokenKind<AnyResource>);
+  }
+  // One Privicore AuthorizationCache for the process lives in the kind: one login per profile.
+  if (cfg.controllers.includes('DataToken')) kinds.push(dataTokenKind({ http, clock, observe }) as unknown as TokenKind<AnyResource>);
 
   const controllers = new Map<string, Controller<KubeObject>>();
   const crCaches: ObjectCache<KubeObject>[] = [];

@@ -24,7 +24,12 @@ interface Pending {
   rotated: boolean;
 }
 
-export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<DeltaShareToken> {
+/** The operator's floor for spec.overlap (config minOverlapSeconds); the CRD itself refuses < 2m. */
+export const DEFAULT_MIN_OVERLAP_SECONDS = 120;
+
+export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?: number }): TokenKind<DeltaShareToken> {
+  const minOverlapMs = (deps.minOverlapSeconds ?? DEFAULT_MIN_OVERLAP_SECONDS) * 1000;
+
   // A profile downloaded (one-time) whose Secret write has not landed yet, by resource uid.
   // Survives failed reconciles, not a crash: a crash is recovered by rotating (SecretLost).
   const pending = new Map<string, Pending>();
@@ -95,7 +100,10 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
       rotated = true;
       if (!chosen) throw new Error('DDS rotation returned no activation link');
     }
-    const rotatedUntil = maxRotatedExpiry(tokens, ctx.now, rotated ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined);
+    // When the previous token stops working: what DDS reports for it, else (a rotation whose answer
+    // omits it) now + overlap. After PATCH 0 nothing survives: every old token died at once.
+    const fallback = rotated && plan.action !== 'RevokeAllAndReissue' ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined;
+    const rotatedUntil = maxRotatedExpiry(tokens, ctx.now, fallback);
     const profile = await deps.dds.activate(chosen.activationLink!);
     crashPoint('dds:after-activate');
     const p: Pending = {
@@ -170,6 +178,18 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider }): TokenKind<Delta
       adoptFromSecret(ctx.status, ctx.secret);
       const waiting = pending.get(res.metadata.uid);
       if (waiting) return persist(res, ctx, waiting);
+
+      // Refused before any provider call: too short an overlap kills the previous token before
+      // consumers can have the new one (the CRD refuses < 2m; the operator's floor may be higher).
+      const overlap = res.spec.overlap ?? DEFAULT_OVERLAP;
+      if (!res.spec.suspend && parseDuration(overlap) < minOverlapMs) {
+        throw new ReconcileError(
+          'OverlapTooShort',
+          `spec.overlap ${overlap}${res.spec.overlap ? '' : ' (the default)'} is shorter than the minimum of ${minOverlapMs / 1000}s this operator accepts: ` +
+            'pods see a new Secret only after the kubelet syncs it (about a minute plus its cache TTL), and restarted workloads need time to roll; raise spec.overlap',
+          false,
+        );
+      }
 
       const plan = planDeltaShareToken({ ...res, status: ctx.status as DeltaShareTokenStatus }, ctx.secret, ctx.now);
       ctx.log.debug({ action: plan.action }, 'planned');

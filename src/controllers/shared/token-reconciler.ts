@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { FINALIZER, type Resource } from '../../api/index.js';
 import type { Clock } from '../../schedule/clock.js';
 import { backoffDelay } from '../../schedule/backoff.js';
-import { getCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
+import { getCondition, removeCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
 import type { EventRecorder, EventType } from '../../runtime/events.js';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
 import type { ObjectCache } from '../../runtime/informer.js';
@@ -12,6 +12,7 @@ import type { OperatorMetrics } from '../../runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../runtime/secret-writer.js';
 import { patchStatus } from '../../runtime/status-writer.js';
 import { classify } from './failures.js';
+import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type WorkloadRef } from './rollout.js';
 import { readSecretState, type SecretState } from './secret-state.js';
 
 export interface CommonStatus {
@@ -24,10 +25,15 @@ export interface CommonStatus {
   lastFailureTime?: string;
   lastHandledRotateRequest?: string;
   revision?: number;
+  /** the Secret revision the rolloutRestart workloads were last restarted for (see rollout.ts) */
+  lastRestartedRevision?: number;
   [key: string]: unknown;
 }
 
-export type AnyResource = Resource<{ suspend?: boolean; deletionPolicy?: 'Revoke' | 'Retain'; target: { secretName: string } }, CommonStatus>;
+export type AnyResource = Resource<
+  { suspend?: boolean; deletionPolicy?: 'Revoke' | 'Retain'; target: { secretName: string; rolloutRestart?: WorkloadRef[] } },
+  CommonStatus
+>;
 
 export interface OperatorEnv {
   client: KubeClient;
@@ -38,6 +44,8 @@ export interface OperatorEnv {
   allowInsecureHttp: boolean;
   /** key for the Secret-data HMAC in status (per installation) */
   hmacKey: Buffer;
+  /** rollout restarts of consuming workloads (debounce, Reloader mode); defaults when absent */
+  rollout?: RolloutSettings;
 }
 
 /** What a kind's reconcile reports back; the shared skeleton turns it into conditions and status. */
@@ -47,6 +55,11 @@ export interface KindOutcome {
   conditions?: ConditionInput[];
   requeueAfterMs?: number;
   events?: Array<{ type: EventType; reason: string; message: string }>;
+  /**
+   * The provider killed the previous credential the moment it issued the new one (GNAP): restart
+   * the consuming workloads right after the Secret write, without the debounce.
+   */
+  restartImmediately?: boolean;
 }
 
 export interface KindContext {
@@ -112,6 +125,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     }
 
     const generation = res.metadata.generation;
+    const revisionBefore = res.status?.revision;
     const gate = backoffGate(res, now);
     if (gate !== undefined) {
       log.debug({ waitMs: gate }, 'backing off');
@@ -145,7 +159,11 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
       const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
       outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };
+      // A failure after the Secret write (e.g. verification) still leaves a new credential in
+      // the Secret; the back-off gate would hold a debounced restart back, so restart at once.
+      outcome.restartImmediately = true;
     }
+    outcome = await rollout(res, ctx, outcome, revisionBefore);
     ctx.status.observedGeneration = generation;
     const written = await writeStatus(env, path, res.status, ctx.status);
     if (written) informer.upsert(written);
@@ -196,6 +214,28 @@ function backoffGate(res: AnyResource, now: Date): number | undefined {
   const until = Date.parse(s.lastFailureTime) + backoffDelay(s.failedAttempts, transient);
   const wait = until - now.getTime();
   return wait > 0 ? wait : undefined;
+}
+
+/** After every reconcile: restart the consuming workloads if the Secret got a new revision (rollout.ts). */
+async function rollout(res: AnyResource, ctx: KindContext, outcome: KindOutcome, revisionBefore: number | undefined): Promise<KindOutcome> {
+  const r = await rolloutAfterReconcile({
+    client: ctx.env.client,
+    events: ctx.env.events,
+    settings: ctx.env.rollout ?? DEFAULT_ROLLOUT,
+    log: ctx.log,
+    now: ctx.now,
+    resource: res as unknown as Parameters<typeof rolloutAfterReconcile>[0]['resource'],
+    secretName: res.spec.target.secretName,
+    listed: res.spec.target.rolloutRestart ?? [],
+    revisionBefore,
+    status: ctx.status,
+    immediate: outcome.restartImmediately === true,
+  });
+  if (r.removeCondition && getCondition(ctx.status.conditions, 'RolloutRestarted')) ctx.status.conditions = removeCondition(ctx.status.conditions, 'RolloutRestarted');
+  if (r.condition) ctx.status.conditions = setCondition(ctx.status.conditions, r.condition, ctx.now, res.metadata.generation);
+  if (r.requeueAfterMs === undefined) return outcome;
+  const requeueAfterMs = outcome.requeueAfterMs === undefined ? r.requeueAfterMs : Math.min(outcome.requeueAfterMs, r.requeueAfterMs);
+  return { ...outcome, requeueAfterMs };
 }
 
 async function writeStatus(env: OperatorEnv, path: string, current: CommonStatus | undefined, next: CommonStatus): Promise<KubeObject | undefined> {
