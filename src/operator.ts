@@ -148,7 +148,9 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   let leading = !cfg.leaderElect;
   let health: http.Server | undefined;
   if (cfg.healthPort > 0) {
-    health = await startHealthServer(cfg.healthPort, cfg.healthHost, { live: () => true, ready: () => cachesSynced }, metrics.registry);
+    // A follower is ready as soon as it runs: it is a healthy standby, and a rollout with
+    // replicaCount > 1 must not wait for a lease it can never hold.
+    health = await startHealthServer(cfg.healthPort, cfg.healthHost, { live: () => true, ready: () => (leading ? cachesSynced : true) }, metrics.registry);
   }
 
   const elector = cfg.leaderElect

@@ -68,7 +68,10 @@ describe('high availability', () => {
     expect(exit.signal).toBe('SIGKILL');
     expect(posts()).toBe(1);
 
-    await waitFor('b leads', async () => (await holder()) === 'b', 20_000);
+    await waitFor('b leads', async () => (await holder()) === 'b', 20_000).catch((e: unknown) => {
+      console.error(b.output().slice(-3000));
+      throw e;
+    });
     const takeover = Date.now() - killedAt;
     await waitFor('rotation finished by b', async () => (await revision('ha')) === 2, 30_000);
     const r = await getResource(client, 'deltasharetokens', ns, 'ha');

@@ -226,6 +226,8 @@ function executor<C>(v: Variant<C>) {
     return {
       ...readyOutcome(ctx, next, reason),
       events: [{ type: 'Normal', reason, message: `Secret ${res.spec.target.secretName} revision ${revision}; expires ${status.expirationTime}` }],
+      // GNAP revokes the previous token at once: consumers must restart now, not after a debounce.
+      restartImmediately: v.grantType === 'gnap',
     };
   }
 
