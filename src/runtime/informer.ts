@@ -127,9 +127,13 @@ export class Informer<T extends KubeObject> {
           continue;
         }
         this.restarts++;
-        this.opts.logger.warn({ err: errMessage(e), retryInMs: delay }, 'watch failed; restarting');
-        await sleep(delay, this.abort.signal);
-        delay = Math.min(delay * 2, 30_000);
+        // A server that answers (503/429 while it finishes starting) is back: retry soon.
+        // Only an unreachable one earns the long exponential wait.
+        const answered = e instanceof KubeApiError;
+        const wait = answered ? Math.min(delay, 2000) : delay;
+        this.opts.logger.warn({ err: errMessage(e), retryInMs: wait }, 'watch failed; restarting');
+        await sleep(wait, this.abort.signal);
+        delay = answered ? delay : Math.min(delay * 2, 10_000);
       }
     }
   }

@@ -85,6 +85,8 @@ describe('high availability', () => {
     // lease 4 s + renew/retry slack
     expect(takeover).toBeLessThan(8000);
     console.log(`[ha] follower took over ${takeover} ms after the leader was killed`);
+    // the next test runs its own operator on this namespace: no replica may be left acting on it
+    await Promise.all(procs.map((p) => p.stop()));
   });
 
   it('survives the API server being unavailable for 60 s, without a restart', async () => {
@@ -97,8 +99,9 @@ describe('high availability', () => {
       await dst('after');
       await waitFor('after issued', async () => (await revision('after')) === 1, 90_000);
       await client.patch(crPath('deltasharetokens', ns, 'outage'), { metadata: { annotations: { 'token-operator.io/rotate': 'post-outage' } } }, 'merge');
-      await waitFor('rotated after outage', async () => (await revision('outage')) === 2, 60_000);
+      await waitFor('rotated after outage', async () => (await revision('outage')) === 2, 120_000);
     } finally {
+      if (process.env.DUMP_LOGS) (await import('node:fs')).writeFileSync(process.env.DUMP_LOGS, op.logs.text);
       await op.stop();
     }
   }, 240_000);
