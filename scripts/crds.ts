@@ -62,8 +62,9 @@ export function crdFor(def: KindDefinition): Json {
           additionalPrinterColumns: [
             { name: 'Ready', type: 'string', jsonPath: `${readyJsonPath}.status` },
             { name: 'Reason', type: 'string', jsonPath: `${readyJsonPath}.reason` },
-            { name: 'Expires', type: 'date', jsonPath: '.status.expirationTime' },
-            { name: 'Next Rotation', type: 'date', jsonPath: '.status.nextRotationTime' },
+            // future instants: kubectl renders `date` columns as ages, so show the timestamp
+            { name: 'Expires', type: 'string', jsonPath: '.status.expirationTime' },
+            { name: 'Next Rotation', type: 'string', jsonPath: '.status.nextRotationTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

@@ -75,9 +75,10 @@ async function up(): Promise<void> {
   ]);
   await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
   await waitUntil('all samples Ready', () => {
-    const out = kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}');
-    const states = out.split('\n').filter(Boolean);
-    return states.length > 0 && states.every((s) => s === 'True');
+    const list = JSON.parse(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'json')) as {
+      items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }>;
+    };
+    return list.items.length > 0 && list.items.every((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   }, 90_000).catch((e: unknown) => console.error(String(e)));
   console.log(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A'));
   console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics
