@@ -30,6 +30,8 @@ const PROVIDER_QPS = Number(arg('provider-qps', '400'));
 const KUBE_QPS = Number(arg('kube-qps', '400'));
 const RESYNC = Number(arg('resync-seconds', '15'));
 const HERD = Number(arg('herd', '1000'));
+/** write a V8 CPU profile of the operator process into this directory */
+const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
 
 interface Row {
@@ -141,7 +143,7 @@ function apiByVerb(m: Map<string, number>): Record<string, number> {
 const writes = (m: Map<string, number>) => sumMetric(m, 'token_operator_kube_api_requests_total', (k) => /verb="(create|patch|update|delete)"/.test(k));
 
 function startOperator(cp: ControlPlane, port: number): ChildProcess {
-  return spawn(process.execPath, [join(root, 'dist', 'main.js'),
+  return spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist', 'main.js'),
     '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--log-level=warn',
     `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
     `--resync-seconds=${RESYNC}`, '--lease-namespace=default'], {
@@ -235,7 +237,9 @@ async function runSize(n: number): Promise<Row> {
     const herdSpreadS = herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0;
     const herdP50S = herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0;
     const mem = procStatus(op.pid!);
+    const exited = new Promise((r) => op!.once('exit', r));
     op.kill('SIGTERM');
+    await exited; // lets --cpu-prof write its profile
     op = undefined;
 
     const floorItems = await createTokens(client, sim, 'floor', n, false);

@@ -76,8 +76,8 @@ export class KubeApiError extends Error {
 export interface KubeClientOptions {
   qps?: number;
   burst?: number;
-  /** called for every request, for metrics and benchmarks */
-  onRequest?: (verb: string, resource: string, code: number, seconds: number) => void;
+  /** called for every request, for metrics and benchmarks (path: the URL path, for tests that check where requests go) */
+  onRequest?: (verb: string, resource: string, code: number, seconds: number, path: string) => void;
   /** impersonate this user (e.g. system:serviceaccount:ns:name) — tests prove chart RBAC this way */
   impersonate?: string;
 }
@@ -155,7 +155,7 @@ export class KubeClient {
       }
       return parsed as T;
     } finally {
-      this.opts.onRequest?.(verb, resourceOf(path), code, (performance.now() - started) / 1000);
+      this.opts.onRequest?.(verb, resourceOf(path), code, (performance.now() - started) / 1000, path);
     }
   }
 
@@ -239,7 +239,7 @@ export class KubeClient {
     const started = performance.now();
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: 'GET', agent: this.agent, headers: this.headers(), signal }, (res) => {
-        this.opts.onRequest?.('watch', resourceOf(url.pathname), res.statusCode ?? 0, (performance.now() - started) / 1000);
+        this.opts.onRequest?.('watch', resourceOf(url.pathname), res.statusCode ?? 0, (performance.now() - started) / 1000, url.pathname);
         if ((res.statusCode ?? 0) >= 400) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
