@@ -37,7 +37,8 @@ export interface OperatorDeps {
   /** oidc: called per resource with its options (http, clock and observe already filled in) */
   providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
   /** count API requests (benchmarks) */
-  onKubeRequest?: (verb: string, resource: string, code: number) => void;
+  /** every API request (path: the URL path without the query) */
+  onKubeRequest?: (verb: string, resource: string, code: number, path: string) => void;
 }
 
 export interface Operator {
@@ -92,9 +93,9 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     qps: cfg.kubeQps,
     burst: cfg.kubeBurst,
     ...(deps.impersonate ? { impersonate: deps.impersonate } : {}),
-    onRequest: (verb, resource, code) => {
+    onRequest: (verb, resource, code, _seconds, path) => {
       metrics.apiRequests.inc({ verb, resource, code: String(code) });
-      deps.onKubeRequest?.(verb, resource, code);
+      deps.onKubeRequest?.(verb, resource, code, path);
     },
   });
   const clock = deps.clock ?? systemClock;

@@ -257,6 +257,13 @@ export const commonStatusFields = {
   secretHMAC: z.string().max(128).optional().meta({
     description: 'Keyed HMAC of the Secret data the operator wrote, to detect drift without storing a hash of the secret.',
   }),
+  driftRepairs: z.int().min(0).optional().meta({
+    description:
+      'Times the target Secret was edited or deleted outside the operator and written back (from the operator\'s state Secret ' +
+      'token-operator-state-<resource uid>, never with a new token) in the current run; a run ends after 10 minutes without drift. ' +
+      'After 5 repairs in a run the operator stops repairing and sets SecretDrift=True (DriftRepairSuspended).',
+  }),
+  lastDriftRepairTime: Timestamp('When the target Secret was last written back after drift.').optional(),
 };
 
 export const commonSpecFields = {

@@ -14,6 +14,11 @@ export interface ManagedSecret {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   type?: string;
+  /**
+   * false leaves out the managed-by label that the operator's Secret informer selects on, so
+   * the Secret stays out of that cache (the operator's own state Secrets: read by GET only).
+   */
+  watched?: boolean;
 }
 
 /** Label values are capped at 63 characters: long owner names are shortened with a hash. */
@@ -46,7 +51,7 @@ export async function applySecret(client: KubeClient, s: ManagedSecret): Promise
     metadata: {
       name: s.name,
       namespace: s.namespace,
-      labels: secretLabels(s.owner.kind, s.owner.name, s.labels),
+      labels: watched(secretLabels(s.owner.kind, s.owner.name, s.labels), s.watched ?? true),
       annotations: s.annotations ?? {},
       ownerReferences: [{ ...s.owner, controller: true, blockOwnerDeletion: true }],
     },
@@ -59,6 +64,12 @@ export async function applySecret(client: KubeClient, s: ManagedSecret): Promise
     'apply',
     { fieldManager: FIELD_MANAGER, force: true },
   );
+}
+
+function watched(labels: Record<string, string>, on: boolean): Record<string, string> {
+  if (on) return labels;
+  const { [MANAGED_BY_LABEL]: _managed, ...rest } = labels;
+  return rest;
 }
 
 /** Decoded data of a Secret object. */

@@ -2,19 +2,17 @@
  * AccessToken (gnap) against the real API server and the GNAP simulator (Rafiki's token
  * management semantics, real Ed25519 HTTP message signatures; providers.md §4).
  */
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { ManualClock } from '../../src/schedule/clock.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
+import { gnapFixture } from '../support/fixtures.js';
 import {
   RequestCounter,
   adminClient,
   condition,
   createNamespace,
   createResource,
-  createSecret,
   crPath,
   deleteResource,
   getResource,
@@ -38,36 +36,7 @@ const requests = new RequestCounter();
 type Status = Record<string, string | number | undefined>;
 const statusOf = (r: KubeObject | undefined) => (r?.status ?? {}) as Status;
 
-/** A client wallet with its own Ed25519 key, a grant token, and the Secrets a person would create. */
-async function gnapResource(name: string, spec: Record<string, unknown> = {}): Promise<{ obj: KubeObject; wallet: string; seed: { value: string; manageUrl: string } }> {
-  const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const wallet = sim.walletAddressUrl(name);
-  sim.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: KEY_ID }));
-  const t = sim.issueToken(undefined, { walletAddressUrl: wallet });
-  await createSecret(client, ns, `${name}-key`, { 'private.pem': pem });
-  await createSecret(client, ns, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
-  return {
-    wallet,
-    seed: { value: t.value, manageUrl: t.manageUrl },
-    obj: {
-      apiVersion: 'token-operator.io/v1alpha1',
-      kind: 'AccessToken',
-      metadata: { name, namespace: ns },
-      spec: {
-        gnap: {
-          walletAddressUrl: wallet,
-          keyId: KEY_ID,
-          privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
-          accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
-          manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
-          allowInsecureHttp: true,
-        },
-        target: { secretName: `${name}-token` },
-        ...spec,
-      },
-    },
-  };
-}
+const gnapResource = (name: string, spec: Record<string, unknown> = {}) => gnapFixture(client, sim, name, { namespace: ns, keyId: KEY_ID, spec });
 
 /** what a consumer sees: GET /resource with the token */
 async function resourceStatus(value: string | undefined): Promise<number> {

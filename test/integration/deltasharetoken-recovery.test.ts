@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import {
   adminClient,
   condition,
   createNamespace,
   createResource,
-  createSecret,
   getResource,
   getSecretData,
   startTestOperator,
@@ -14,34 +13,15 @@ import {
   type TestOperator,
 } from '../support/harness.js';
 import { spawnOperator } from '../support/operator-process.js';
+import { ddsFixture, shareStatus } from '../support/fixtures.js';
 
 const PLURAL = 'deltasharetokens';
 let client: KubeClient;
 let sim: DdsSimulator;
 let ns: string;
 
-async function dst(name: string, spec: Record<string, unknown> = {}): Promise<KubeObject> {
-  sim.state.addClient(`client-${name}`, `secret-${name}`);
-  await createSecret(client, ns, `zdirect-${name}`, { client_id: `client-${name}`, client_secret: `secret-${name}` });
-  return {
-    apiVersion: 'token-operator.io/v1alpha1',
-    kind: 'DeltaShareToken',
-    metadata: { name, namespace: ns },
-    spec: {
-      dds: { apiUrl: sim.url, credentialsSecretRef: { name: `zdirect-${name}` }, allowInsecureHttp: true },
-      overlap: '1h',
-      target: { secretName: `${name}-share` },
-      ...spec,
-    },
-  };
-}
-
-async function works(name: string): Promise<number> {
-  const data = (await getSecretData(client, ns, `${name}-share`))!;
-  const p = JSON.parse(data['config.share']!) as { endpoint: string; bearerToken: string };
-  const res = await fetch(`${p.endpoint.replace(/\/+$/, '')}/shares`, { headers: { authorization: `Bearer ${p.bearerToken}` } });
-  return res.status;
-}
+const dst = (name: string, spec: Record<string, unknown> = {}) => ddsFixture(client, sim, name, { namespace: ns, spec });
+const works = (name: string) => shareStatus(client, ns, `${name}-share`);
 
 const readyWith = (name: string, reason: string) =>
   waitFor(`${name} Ready ${reason}`, async () => {
@@ -95,10 +75,12 @@ describe('DeltaShareToken recovery', () => {
     });
     afterAll(async () => op?.stop());
 
-    it('a deleted Secret is recovered by rotation, and the condition says why', async () => {
+    it('a deleted Secret whose state Secret is gone too is recovered by rotation, and the condition says why', async () => {
       await createResource(client, PLURAL, await dst('lost'));
-      await readyWith('lost', 'Issued');
+      const issued = await readyWith('lost', 'Issued');
       const old = (await getSecretData(client, ns, 'lost-share'))!;
+      // with the operator's copy still there, drift repair would write the same profile back (drift.test.ts)
+      await client.delete(`/api/v1/namespaces/${ns}/secrets/token-operator-state-${issued.metadata!.uid}`);
       await client.delete(`/api/v1/namespaces/${ns}/secrets/lost-share`);
       const r = await readyWith('lost', 'RecoveredByRotation');
       expect(condition(r, 'Ready')?.message).toContain('activation link can be used only once');

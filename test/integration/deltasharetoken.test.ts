@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { ManualClock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
+import { ddsFixture } from '../support/fixtures.js';
 import {
   RequestCounter,
   adminClient,
   condition,
   createNamespace,
   createResource,
-  createSecret,
   crPath,
   deleteResource,
   getResource,
@@ -28,23 +28,8 @@ let ns: string;
 const clock = new ManualClock('2026-11-23T10:00:00Z');
 const requests = new RequestCounter();
 
-/** one zDirect app (and so one DDS account) per resource, as in real life */
-async function dst(name: string, spec: Record<string, unknown> = {}): Promise<KubeObject> {
-  sim.state.addClient(`client-${name}`, `secret-${name}`);
-  await createSecret(client, ns, `zdirect-${name}`, { client_id: `client-${name}`, client_secret: `secret-${name}` });
-  return {
-    apiVersion: 'token-operator.io/v1alpha1',
-    kind: 'DeltaShareToken',
-    metadata: { name, namespace: ns },
-    spec: {
-      dds: { apiUrl: sim.url, credentialsSecretRef: { name: `zdirect-${name}` }, allowInsecureHttp: true },
-      rotation: { rotateBefore: '720h' },
-      overlap: '1h',
-      target: { secretName: `${name}-share`, labels: { team: 'analytics' } },
-      ...spec,
-    },
-  };
-}
+const dst = (name: string, spec: Record<string, unknown> = {}) =>
+  ddsFixture(client, sim, name, { namespace: ns, spec: { rotation: { rotateBefore: '720h' }, target: { secretName: `${name}-share`, labels: { team: 'analytics' } }, ...spec } });
 
 async function sharesStatus(profileJson: string): Promise<number> {
   const p = JSON.parse(profileJson) as { endpoint: string; bearerToken: string };

@@ -6,15 +6,14 @@ import {
   condition,
   createNamespace,
   createResource,
-  createSecret,
   crPath,
   getResource,
-  getSecretData,
   restartControlPlane,
   startTestOperator,
   waitFor,
 } from '../support/harness.js';
 import { spawnOperator, type OperatorProcess } from '../support/operator-process.js';
+import { ddsFixture, shareStatus } from '../support/fixtures.js';
 
 let client: KubeClient;
 let sim: DdsSimulator;
@@ -22,14 +21,7 @@ let ns: string;
 const procs: OperatorProcess[] = [];
 
 async function dst(name: string): Promise<void> {
-  sim.state.addClient(`client-${name}`, `secret-${name}`);
-  await createSecret(client, ns, `zdirect-${name}`, { client_id: `client-${name}`, client_secret: `secret-${name}` });
-  await createResource(client, 'deltasharetokens', {
-    apiVersion: 'token-operator.io/v1alpha1',
-    kind: 'DeltaShareToken',
-    metadata: { name, namespace: ns },
-    spec: { dds: { apiUrl: sim.url, credentialsSecretRef: { name: `zdirect-${name}` }, allowInsecureHttp: true }, overlap: '1h', target: { secretName: `${name}-share` } },
-  });
+  await createResource(client, 'deltasharetokens', await ddsFixture(client, sim, name, { namespace: ns }));
 }
 
 const revision = async (name: string) => ((await getResource(client, 'deltasharetokens', ns, name))?.status as { revision?: number } | undefined)?.revision ?? 0;
@@ -79,9 +71,7 @@ describe('high availability', () => {
     expect((r?.status as { lastHandledRotateRequest?: string }).lastHandledRotateRequest).toBe('now');
     // b used the link a left unconsumed: still exactly one POST, and the Secret works
     expect(posts()).toBe(1);
-    const data = (await getSecretData(client, ns, 'ha-share'))!;
-    const shares = await fetch(`${data.endpoint!.replace(/\/+$/, '')}/shares`, { headers: { authorization: `Bearer ${data.bearerToken}` } });
-    expect(shares.status).toBe(200);
+    expect(await shareStatus(client, ns, 'ha-share')).toBe(200);
     // lease 4 s + renew/retry slack
     expect(takeover).toBeLessThan(8000);
     console.log(`[ha] follower took over ${takeover} ms after the leader was killed`);

@@ -1,10 +1,10 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { generateJwk } from '@interledger/http-signature-utils';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
+import { gnapFixture } from '../support/fixtures.js';
 import { keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
 import {
   adminClient,
@@ -114,30 +114,9 @@ async function oidcToken(name: string, refreshToken: string): Promise<void> {
 }
 
 async function gnapToken(name: string): Promise<void> {
-  const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  supplied.push(...pem.split('\n').filter((l) => l.length > 40));
-  const wallet = gnap.walletAddressUrl(name);
-  gnap.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: 'k1' }));
-  const t = gnap.issueToken(undefined, { walletAddressUrl: wallet });
-  await createSecret(client, ns, `${name}-key`, { 'private.pem': pem });
-  await createSecret(client, ns, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
-  await createResource(client, 'accesstokens', {
-    apiVersion: 'token-operator.io/v1alpha1',
-    kind: 'AccessToken',
-    metadata: { name, namespace: ns },
-    spec: {
-      gnap: {
-        walletAddressUrl: wallet,
-        keyId: 'k1',
-        privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
-        accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
-        manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
-        allowInsecureHttp: true,
-      },
-      target: { secretName: `${name}-token` },
-      deletionPolicy: 'Revoke',
-    },
-  });
+  const f = await gnapFixture(client, gnap, name, { namespace: ns, spec: { deletionPolicy: 'Revoke' } });
+  supplied.push(...f.privateKeyPem.split('\n').filter((l) => l.length > 40));
+  await createResource(client, 'accesstokens', f.obj);
 }
 
 describe('no secret value leaks', () => {

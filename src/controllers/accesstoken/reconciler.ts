@@ -1,11 +1,12 @@
 import { GROUP, VERSION, type AccessToken, type AccessTokenStatus } from '../../api/index.js';
 import { isProviderError } from '../../providers/errors.js';
 import type { GnapProvider } from '../../providers/gnap/index.js';
-import { getCondition } from '../../runtime/conditions.js';
+import { getCondition, setCondition } from '../../runtime/conditions.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import { resourcePath } from '../../runtime/kube-client.js';
 import { patchStatus } from '../../runtime/status-writer.js';
 import { adoptFromSecret } from '../shared/adopt.js';
+import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader } from '../shared/inputs.js';
 import { dataHmac } from '../shared/secret-state.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
@@ -66,6 +67,9 @@ interface Seed<C> {
 
 const statusOf = (ctx: KindContext) => ctx.status as AccessTokenStatus;
 
+/** Set (persisted) before a revoke request goes out: a later attempt may then read 401 as "already revoked". */
+const REVOKE_SENT = { type: 'Revoking', status: 'True', reason: 'RevokeSent', message: 'the revocation was sent to the provider; the resource goes once it is confirmed' } as const;
+
 export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
   const executors = { oidc: executor(oidcVariant(deps.oidc)), gnap: executor(gnapVariant(deps.gnap)) };
   const of = (g: GrantType) => executors[g];
@@ -82,6 +86,10 @@ export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
         const waiting = ex.persistUnwritten(res, ctx);
         if (waiting) return waiting;
       }
+      // An edited or deleted Secret is written back from the state Secret: never a renewal
+      // (a GNAP rotation would kill the token every consumer holds).
+      const held = await repairDrift(res, ctx);
+      if (held) return held;
 
       const plan = planAccessToken({ ...res, status: statusOf(ctx) }, ctx.secret, ctx.now);
       ctx.log.debug({ action: plan.action, ...('reason' in plan ? { reason: plan.reason } : {}) }, 'planned');
@@ -174,6 +182,15 @@ function executor<C>(v: Variant<C>) {
     if (seedHmac) u.seedHmac = seedHmac;
     unwritten.set(res.metadata.uid, u);
     return persist(res, ctx, u);
+  }
+
+  /** Records on the API server, before the revoke request goes out, that one was sent. */
+  async function markRevokeSent(res: AccessToken, ctx: KindContext): Promise<void> {
+    const status = statusOf(ctx);
+    status.conditions = setCondition(status.conditions, REVOKE_SENT, ctx.now, res.metadata.generation);
+    const path = resourcePath({ group: GROUP, version: VERSION, plural: 'accesstokens' }, res.metadata.namespace, res.metadata.name);
+    const written = await patchStatus(ctx.env.client, path, res.status, status);
+    if (written) res.status = structuredClone(written.status) as AccessTokenStatus;
   }
 
   /** Sets status.pendingRefreshSince on the API server now, not at the end of the reconcile. */
@@ -273,8 +290,13 @@ function executor<C>(v: Variant<C>) {
       fromSeed = true;
     }
     // Reasons to think the token is dead already (GNAP answers 401 to a second revoke).
+    // A revoke sent by an earlier attempt, possibly by a process that died before releasing the
+    // finalizer (crash point finalize:after-revoke): persisted as a condition, since the
+    // in-memory revokeSent does not survive a restart and GNAP answers 401 to a second revoke.
+    const sentBefore = getCondition(status.conditions, REVOKE_SENT.type)?.status === 'True';
     const mayAlreadyBeRevoked =
-      !!status.pendingRefreshSince || !!status.credentialRefused || (fromSeed && (status.revision ?? 0) > 0) || revokeSent.has(uid);
+      !!status.pendingRefreshSince || !!status.credentialRefused || (fromSeed && (status.revision ?? 0) > 0) || revokeSent.has(uid) || sentBefore;
+    if (!sentBefore) await markRevokeSent(res, ctx);
     try {
       await v.revoke(res, ctx, reader, credential, mayAlreadyBeRevoked);
     } catch (e) {

@@ -6,6 +6,7 @@ import { crashPoint } from '../../runtime/crash-points.js';
 import type { Clock } from '../../schedule/clock.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { adoptFromSecret } from '../shared/adopt.js';
+import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader, checkEndpoint } from '../shared/inputs.js';
 import { dataHmac } from '../shared/secret-state.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
@@ -286,6 +287,10 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
         if (waiting.data === undefined) queueRemoval(res, ctx, waiting.token);
       }
 
+      // An edited or deleted Secret is written back from the state Secret (tokenRef data
+      // included): no exchange. RestoreSecret/SecretLost below are the fallback without it.
+      const held = await repairDrift(res, ctx);
+      if (held) return held;
       const plan = planDataToken({ ...res, status }, ctx.secret, input.hmac, ctx.now);
       ctx.log.debug({ action: plan.action }, 'planned');
       switch (plan.action) {

@@ -4,8 +4,10 @@ import { crashPoint } from '../../runtime/crash-points.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
 import { adoptFromSecret } from '../shared/adopt.js';
+import { repairDrift } from '../shared/drift.js';
 import { ReconcileError } from '../shared/failures.js';
 import { SecretReader, checkEndpoint } from '../shared/inputs.js';
+import { dataHmac } from '../shared/secret-state.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
 import { planDeltaShareToken, type DdsPlan, type IssueReason } from './plan.js';
@@ -175,9 +177,13 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     plural: 'deltasharetokens',
 
     async reconcile(res, ctx) {
-      adoptFromSecret(ctx.status, ctx.secret);
+      if (adoptFromSecret(ctx.status, ctx.secret)) ctx.status.secretHMAC = dataHmac(ctx.env.hmacKey, ctx.secret.data);
       const waiting = pending.get(res.metadata.uid);
       if (waiting) return persist(res, ctx, waiting);
+      // An edited or deleted Secret is written back from the state Secret: no new token.
+      // Only when that copy is gone too does the plan see SecretLost (RecoveredByRotation).
+      const held = await repairDrift(res, ctx);
+      if (held) return held;
 
       // Refused before any provider call: too short an overlap kills the previous token before
       // consumers can have the new one (the CRD refuses < 2m; the operator's floor may be higher).

@@ -4,6 +4,7 @@ import type { Clock } from '../../schedule/clock.js';
 import { backoffDelay } from '../../schedule/backoff.js';
 import { getCondition, removeCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
 import type { EventRecorder, EventType } from '../../runtime/events.js';
+import { crashPoint } from '../../runtime/crash-points.js';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
 import type { ObjectCache } from '../../runtime/informer.js';
 import { KubeApiError, resourcePath, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
@@ -14,6 +15,7 @@ import { patchStatus } from '../../runtime/status-writer.js';
 import { classify } from './failures.js';
 import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type WorkloadRef } from './rollout.js';
 import { readSecretState, type SecretState } from './secret-state.js';
+import { deleteStateSecret } from './state-secret.js';
 
 export interface CommonStatus {
   observedGeneration?: number;
@@ -27,6 +29,11 @@ export interface CommonStatus {
   revision?: number;
   /** the Secret revision the rolloutRestart workloads were last restarted for (see rollout.ts) */
   lastRestartedRevision?: number;
+  /** keyed HMAC of the target Secret data the operator wrote (drift detection) */
+  secretHMAC?: string;
+  /** drift repairs in the current run, and when the last one was (drift.ts) */
+  driftRepairs?: number;
+  lastDriftRepairTime?: string;
   [key: string]: unknown;
 }
 
@@ -93,6 +100,10 @@ const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
  */
 export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, informer: ObjectCache<KubeObject>, env: OperatorEnv): ReconcileFn {
   const typed = { ...GROUP_VERSION, plural: kind.plural };
+  // The provider's Retry-After, by uid: the persisted back-off alone would let a wake-up (our own
+  // status write, a resync) call again after the back-off tier's delay, before Retry-After.
+  // In memory only: a restart forgets it, and a spec change clears it like the back-off.
+  const retryNotBefore = new Map<string, { until: number; generation: number | undefined }>();
   return async (key: string, log: Logger): Promise<ReconcileResult> => {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
@@ -126,7 +137,9 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
 
     const generation = res.metadata.generation;
     const revisionBefore = res.status?.revision;
-    const gate = backoffGate(res, now);
+    const hold = retryNotBefore.get(res.metadata.uid);
+    if (hold && (hold.generation !== res.metadata.generation || hold.until <= now.getTime())) retryNotBefore.delete(res.metadata.uid);
+    const gate = retryNotBefore.has(res.metadata.uid) ? Math.max(hold!.until - now.getTime(), backoffGate(res, now) ?? 0) : backoffGate(res, now);
     if (gate !== undefined) {
       log.debug({ waitMs: gate }, 'backing off');
       return { requeueAfterMs: gate };
@@ -158,6 +171,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       env.metrics.rotations.inc({ kind: kind.kind, result: 'failed' });
       log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
       const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
+      if (f.retryAfterMs) retryNotBefore.set(res.metadata.uid, { until: now.getTime() + f.retryAfterMs, generation });
       outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };
       // A failure after the Secret write (e.g. verification) still leaves a new credential in
       // the Secret; the back-off gate would hold a debounced restart back, so restart at once.
@@ -180,6 +194,8 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     if ((res.spec.deletionPolicy ?? 'Retain') === 'Revoke' && !res.spec.suspend) {
       try {
         await kindDef.revoke(res, ctx);
+        // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
+        crashPoint('finalize:after-revoke');
         env.events.record(res as unknown as KubeObject, 'Normal', 'Revoked', 'credential revoked at the provider');
       } catch (e) {
         // Keep the finalizer: deleting the resource must not orphan a live credential.
@@ -193,10 +209,13 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
         return { requeueAfterMs: Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0) };
       }
       if (secretObj && ctx.secret.owned) await deleteSecret(env, res.metadata.namespace, res.spec.target.secretName);
+      // the operator's copy of the revoked credential goes too (garbage collection would, later)
+      await deleteStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
     }
     const released = await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
     if (released) informer.upsert(released);
     kindDef.forget?.(res);
+    retryNotBefore.delete(res.metadata.uid);
     env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
     return {};
   }

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { OwnerReference } from '../../runtime/kube-client.js';
 import { applySecret } from '../../runtime/secret-writer.js';
+import { crashPoint } from '../../runtime/crash-points.js';
 import { ANNOTATIONS, dataHmac } from './secret-state.js';
+import { writeStateSecret } from './state-secret.js';
 import type { AnyResource, OperatorEnv } from './token-reconciler.js';
 
 export interface CredentialWrite {
@@ -17,9 +19,10 @@ export function ownerRef(res: AnyResource): OwnerReference {
 }
 
 /**
- * Writes a freshly issued credential into the target Secret, retrying in-process: some
- * providers hand a credential out once, so giving up after one failed write would lose it.
- * Returns the HMAC of what was written, for status.
+ * Writes a freshly issued credential into the operator's state Secret, then into the target
+ * Secret, retrying in-process: some providers hand a credential out once, so giving up after
+ * one failed write would lose it. The state Secret goes first: it is the durable copy drift
+ * repair rewrites the target from (state-secret.ts). Returns the HMAC of what was written, for status.
  */
 export async function writeCredential(
   env: OperatorEnv,
@@ -38,6 +41,13 @@ export async function writeCredential(
   let delay = 500;
   for (let i = 1; ; i++) {
     try {
+      await writeStateSecret(env.client, res.metadata.namespace, ownerRef(res), {
+        secretName: res.spec.target.secretName,
+        revision: w.revision,
+        annotations,
+        data: w.data,
+      });
+      crashPoint('write:after-state-secret');
       const written = await applySecret(env.client, {
         namespace: res.metadata.namespace,
         name: res.spec.target.secretName,

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { KubeApiError, type KubeClient, type OwnerReference } from '../../runtime/kube-client.js';
+import { applySecret, secretData } from '../../runtime/secret-writer.js';
+
+/**
+ * The operator's durable copy of what it last wrote to a resource's target Secret, so an
+ * edited or deleted target is written back from it (drift.ts) instead of minting a new
+ * token: DDS activation links and GNAP rotations hand a credential out once.
+ *
+ * One state Secret per resource, in its namespace, named `token-operator-state-<resource uid>`:
+ * - the uid makes the name collision-safe (no user Secret, no other resource, no other kind
+ *   has it) and fixed in length (57 characters), whatever the resource and target names;
+ *   it follows the resource across target.secretName changes;
+ * - controller ownerReference to the resource: garbage-collected with it; deletion with
+ *   Revoke deletes it at once (token-reconciler.ts);
+ * - labelled `token-operator.io/state: "true"` plus owner kind/name, but NOT
+ *   `app.kubernetes.io/managed-by=token-operator`: the managed-Secret informer (the
+ *   operator's memory floor) never caches it; it is read with one GET, only to repair;
+ * - type Opaque, one key `state.json`; no workload should mount it.
+ *
+ * It is written before the target Secret on every issuance (write-secret.ts), and both
+ * before status: whatever status.revision says was written, the state Secret has.
+ */
+export const STATE_LABEL = 'token-operator.io/state';
+export const STATE_KEY = 'state.json';
+const STATE_OF_ANNOTATION = 'token-operator.io/state-of';
+
+export function stateSecretName(ownerUid: string): string {
+  return `token-operator-state-${ownerUid}`;
+}
+
+const StoredCredential = z.object({
+  version: z.literal(1),
+  /** the target Secret it was written to */
+  secretName: z.string(),
+  revision: z.number().int().min(0),
+  /** the target Secret's annotations as written (revision, expiry, kind-specific facts) */
+  annotations: z.record(z.string(), z.string()),
+  data: z.record(z.string(), z.string()),
+});
+export type StoredCredential = Omit<z.infer<typeof StoredCredential>, 'version'>;
+
+const path = (namespace: string, ownerUid: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${stateSecretName(ownerUid)}`;
+
+export async function writeStateSecret(client: KubeClient, namespace: string, owner: OwnerReference, s: StoredCredential): Promise<void> {
+  await applySecret(client, {
+    namespace,
+    name: stateSecretName(owner.uid),
+    owner,
+    watched: false,
+    labels: { [STATE_LABEL]: 'true' },
+    annotations: { [STATE_OF_ANNOTATION]: s.secretName },
+    data: { [STATE_KEY]: JSON.stringify({ version: 1, ...s }) },
+  });
+}
+
+/** The stored copy, or undefined when it is gone, not ours, or unreadable (then the kind's own fallback applies). */
+export async function readStateSecret(client: KubeClient, namespace: string, ownerUid: string): Promise<StoredCredential | undefined> {
+  const obj = await client.find(path(namespace, ownerUid));
+  if (!obj || !(obj.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid)) return undefined;
+  const text = secretData(obj)[STATE_KEY];
+  if (!text) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = StoredCredential.safeParse(json);
+  if (!parsed.success) return undefined;
+  const { version: _version, ...stored } = parsed.data;
+  return stored;
+}
+
+export async function deleteStateSecret(client: KubeClient, namespace: string, ownerUid: string): Promise<void> {
+  try {
+    await client.delete(path(namespace, ownerUid));
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.notFound)) throw e;
+  }
+}
