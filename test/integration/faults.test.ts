@@ -287,8 +287,10 @@ describe('provider rate limit', () => {
       }, 90_000, 250);
       const times = sim.state.log.filter((e) => e.at.getTime() >= start - 100).map((e) => e.at.getTime()).sort((a, b) => a - b);
       expect(times.length).toBeGreaterThanOrEqual(n * 3);
-      // token-bucket bound for every window: at most burst + qps × window (+2: the simulator logs a
-      // request when its body has arrived, so event-loop jitter can bunch neighbours together)
+      // token-bucket bound for every window: at most burst + qps × window. The bucket acts when a
+      // request is sent, the simulator logs it when it arrives: on a loaded 2-core box requests sent
+      // at the limit can arrive bunched, so the window gets 250 ms of arrival jitter (+2 requests).
+      // A missing limiter would put all 48+ requests inside one second and still fail.
       let maxPerSecond = 0;
       for (let i = 0; i < times.length; i++) {
         let j = i;
@@ -296,12 +298,12 @@ describe('provider rate limit', () => {
         maxPerSecond = Math.max(maxPerSecond, j - i);
         for (let k = i; k < times.length; k++) {
           const window = (times[k]! - times[i]!) / 1000;
-          expect(k - i + 1, `window ${window}s from request ${i}`).toBeLessThanOrEqual(Math.floor(burst + qps * window) + 2);
+          expect(k - i + 1, `window ${window}s from request ${i}`).toBeLessThanOrEqual(Math.floor(burst + qps * (window + 0.25)) + 2);
         }
       }
       const span = (times.at(-1)! - times[0]!) / 1000;
       console.log(`provider rate limit: ${times.length} requests in ${span.toFixed(1)} s, max ${maxPerSecond} in any 1 s window (qps ${qps}, burst ${burst})`);
-      expect(maxPerSecond).toBeLessThanOrEqual(burst + qps);
+      expect(maxPerSecond).toBeLessThanOrEqual(burst + qps + 2);
       // sustained: after the burst, the average stays at the limit
       expect(times.length).toBeLessThanOrEqual(burst + qps * span + 2);
     } finally {
