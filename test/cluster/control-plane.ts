@@ -160,6 +160,8 @@ export async function stopByPidFile(dir: string): Promise<void> {
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
   if (alive()) process.kill(pid, 'SIGKILL');
+  // a successor binds the same port: wait until this process is really gone
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 export function kubeconfig(url: string, ca: Buffer, token: string, user = 'admin'): string {

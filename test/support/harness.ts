@@ -146,5 +146,14 @@ export async function restartControlPlane(downMs: number): Promise<void> {
   const dir = inject('controlPlaneDir');
   await stopByPidFile(dir);
   await new Promise((r) => setTimeout(r, downMs));
-  await startControlPlane({ dir, port: inject('controlPlanePort'), binary: inject('controlPlaneBinary'), detached: true });
+  // the port or etcd's files can take a moment to be released on a loaded machine: retry
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await startControlPlane({ dir, port: inject('controlPlanePort'), binary: inject('controlPlaneBinary'), detached: true });
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
 }
