@@ -23,6 +23,9 @@ import {
   getSecretData,
   startTestOperator,
   waitFor,
+  waitForReady,
+  waitForResource,
+  requestRotation,
   type TestOperator,
 } from '../support/harness.js';
 import { introspect, keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
@@ -92,21 +95,9 @@ async function oidcResource(name: string, seedValue: string, spec: Record<string
   };
 }
 
-async function until(name: string, what: string, pred: (r: KubeObject) => boolean): Promise<KubeObject> {
-  return waitFor(`${name}: ${what}`, async () => {
-    const r = await getResource(client, PLURAL, ns, name);
-    return r && pred(r) ? r : undefined;
-  });
-}
-
-const ready = (name: string, reason: string, minRevision = 1) =>
-  until(name, `Ready ${reason} rev ≥ ${minRevision}`, (r) => {
-    const c = condition(r, 'Ready');
-    return c?.status === 'True' && c.reason === reason && Number(statusOf(r).revision ?? 0) >= minRevision;
-  });
-
-const annotate = (name: string, value: string) =>
-  client.patch(crPath(PLURAL, ns, name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
+const until = (name: string, what: string, pred: (r: KubeObject) => boolean) => waitForResource(client, PLURAL, ns, name, what, pred);
+const ready = (name: string, reason: string, minRevision = 1) => waitForReady(client, PLURAL, ns, name, reason, minRevision);
+const annotate = (name: string, value: string) => requestRotation(client, PLURAL, ns, name, value);
 
 const pasteSeed = (name: string, value: string) =>
   client.patch(`/api/v1/namespaces/${ns}/secrets/${name}-seed`, { stringData: { refresh_token: value } }, 'merge');

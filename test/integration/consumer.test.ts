@@ -24,8 +24,6 @@
  * (OIDC/Keycloak: not covered here; Keycloak access tokens stay valid until they expire
  * after a refresh, so the DDS argument applies.)
  */
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHttpClient } from '../../src/providers/http.js';
 import { createPrivicoreProvider } from '../../src/providers/privicore/index.js';
@@ -33,6 +31,7 @@ import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { systemClock, type Clock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
+import { gnapFixture } from '../support/fixtures.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import {
   adminClient,
@@ -227,28 +226,8 @@ describe('consumer: AccessToken (gnap): the old token dies at rotation', () => {
   });
 
   async function gnapToken(name: string): Promise<void> {
-    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const wallet = sim.walletAddressUrl(name);
-    sim.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: 'k1' }));
-    const t = sim.issueToken(undefined, { walletAddressUrl: wallet });
-    await createSecret(client, ns, `${name}-key`, { 'private.pem': pem });
-    await createSecret(client, ns, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
-    await createResource(client, 'accesstokens', {
-      apiVersion: 'token-operator.io/v1alpha1',
-      kind: 'AccessToken',
-      metadata: { name, namespace: ns },
-      spec: {
-        gnap: {
-          walletAddressUrl: wallet,
-          keyId: 'k1',
-          privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
-          accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
-          manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
-          allowInsecureHttp: true,
-        },
-        target: { secretName: `${name}-out` },
-      },
-    });
+    const f = await gnapFixture(client, sim, name, { namespace: ns, spec: { target: { secretName: `${name}-out` } } });
+    await createResource(client, 'accesstokens', f.obj);
   }
 
   const call: Call = async (d) => {

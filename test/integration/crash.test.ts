@@ -7,8 +7,6 @@
  * human what to do; never Ready with a dead credential. For the revoke point: the
  * credential is dead at the provider and the resource is gone (the finalizer released).
  */
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProviderError } from '../../src/providers/errors.js';
 import { fetchHttpClient } from '../../src/providers/http.js';
@@ -17,6 +15,7 @@ import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { systemClock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
+import { ddsFixture, gnapFixture } from '../support/fixtures.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import {
   adminClient,
@@ -191,16 +190,7 @@ beforeAll(async () => {
     kind: 'DeltaShareToken',
     plural: 'deltasharetokens',
     ns: ddsNs,
-    async make(name, spec = {}) {
-      dds.state.addClient(`client-${name}`, `secret-${name}`);
-      await createSecret(client, ddsNs, `${name}-dds`, { client_id: `client-${name}`, client_secret: `secret-${name}` });
-      return {
-        apiVersion: 'token-operator.io/v1alpha1',
-        kind: 'DeltaShareToken',
-        metadata: { name, namespace: ddsNs },
-        spec: { dds: { apiUrl: dds.url, credentialsSecretRef: { name: `${name}-dds` }, allowInsecureHttp: true }, overlap: '1h', target: { secretName: `${name}-share` }, ...spec },
-      };
-    },
+    make: (name, spec = {}) => ddsFixture(client, dds, name, { namespace: ddsNs, spec }),
     async works(data) {
       const p = JSON.parse(data['config.share']!) as { endpoint: string; bearerToken: string };
       const res = await fetch(`${p.endpoint.replace(/\/+$/, '')}/shares`, { headers: { authorization: `Bearer ${p.bearerToken}` } });
@@ -216,31 +206,7 @@ beforeAll(async () => {
     kind: 'AccessToken',
     plural: 'accesstokens',
     ns: gnapNs,
-    async make(name, spec = {}) {
-      const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      const wallet = gnap.walletAddressUrl(name);
-      gnap.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: KEY_ID }));
-      const t = gnap.issueToken(undefined, { walletAddressUrl: wallet });
-      await createSecret(client, gnapNs, `${name}-key`, { 'private.pem': pem });
-      await createSecret(client, gnapNs, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
-      return {
-        apiVersion: 'token-operator.io/v1alpha1',
-        kind: 'AccessToken',
-        metadata: { name, namespace: gnapNs },
-        spec: {
-          gnap: {
-            walletAddressUrl: wallet,
-            keyId: KEY_ID,
-            privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
-            accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
-            manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
-            allowInsecureHttp: true,
-          },
-          target: { secretName: `${name}-token` },
-          ...spec,
-        },
-      };
-    },
+    make: async (name, spec = {}) => (await gnapFixture(client, gnap, name, { namespace: gnapNs, keyId: KEY_ID, spec })).obj,
     async works(data) {
       const res = await fetch(`${gnap.url}/resource`, { headers: { authorization: `GNAP ${data.access_token ?? ''}` } });
       await res.body?.cancel();

@@ -4,8 +4,6 @@
  * requests, counted at each simulator); a controller that keeps rewriting it is fought at
  * most 5 times in 10 minutes; an operator restart repairs from the state Secret too.
  */
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHttpClient } from '../../src/providers/http.js';
 import { createPrivicoreProvider } from '../../src/providers/privicore/index.js';
@@ -13,6 +11,7 @@ import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { ManualClock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
+import { ddsFixture, gnapFixture } from '../support/fixtures.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import {
   adminClient,
@@ -59,18 +58,7 @@ const providers: Record<string, Provider> = {
     key: 'bearerToken',
     calls: () => dds.state.log.length,
     async create(name) {
-      dds.state.addClient(`client-${name}`, `secret-${name}`);
-      await createSecret(client, ns, `zdirect-${name}`, { client_id: `client-${name}`, client_secret: `secret-${name}` });
-      await createResource(client, 'deltasharetokens', {
-        apiVersion: 'token-operator.io/v1alpha1',
-        kind: 'DeltaShareToken',
-        metadata: { name, namespace: ns },
-        spec: {
-          dds: { apiUrl: dds.url, credentialsSecretRef: { name: `zdirect-${name}` }, allowInsecureHttp: true },
-          overlap: '1h',
-          target: { secretName: `${name}-out` },
-        },
-      });
+      await createResource(client, 'deltasharetokens', await ddsFixture(client, dds, name, { namespace: ns, spec: { target: { secretName: `${name}-out` } } }));
     },
   },
   'AccessToken (gnap)': {
@@ -78,28 +66,8 @@ const providers: Record<string, Provider> = {
     key: 'access_token',
     calls: () => gnap.state.requests.filter((q) => q.path !== '/resource').length,
     async create(name) {
-      const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      const wallet = gnap.walletAddressUrl(name);
-      gnap.registerClientKey(wallet, generateJwk({ privateKey: createPrivateKey(pem), keyId: 'k1' }));
-      const t = gnap.issueToken(undefined, { walletAddressUrl: wallet });
-      await createSecret(client, ns, `${name}-key`, { 'private.pem': pem });
-      await createSecret(client, ns, `${name}-grant`, { access_token: t.value, manage_url: t.manageUrl });
-      await createResource(client, 'accesstokens', {
-        apiVersion: 'token-operator.io/v1alpha1',
-        kind: 'AccessToken',
-        metadata: { name, namespace: ns },
-        spec: {
-          gnap: {
-            walletAddressUrl: wallet,
-            keyId: 'k1',
-            privateKeySecretRef: { name: `${name}-key`, key: 'private.pem' },
-            accessTokenSecretRef: { name: `${name}-grant`, key: 'access_token' },
-            manageUrlSecretRef: { name: `${name}-grant`, key: 'manage_url' },
-            allowInsecureHttp: true,
-          },
-          target: { secretName: `${name}-out` },
-        },
-      });
+      const f = await gnapFixture(client, gnap, name, { namespace: ns, spec: { target: { secretName: `${name}-out` } } });
+      await createResource(client, 'accesstokens', f.obj);
     },
   },
   'DataToken (tokenRef)': {

@@ -157,3 +157,24 @@ export async function restartControlPlane(downMs: number): Promise<void> {
     }
   }
 }
+
+/** Waits until the resource exists and `pred` holds for it. */
+export function waitForResource(client: KubeClient, plural: string, namespace: string, name: string, what: string, pred: (r: KubeObject) => boolean): Promise<KubeObject> {
+  return waitFor(`${name}: ${what}`, async () => {
+    const r = await getResource(client, plural, namespace, name);
+    return r && pred(r) ? r : undefined;
+  });
+}
+
+/** Waits for Ready=True with `reason` and status.revision ≥ minRevision. */
+export function waitForReady(client: KubeClient, plural: string, namespace: string, name: string, reason: string, minRevision = 1): Promise<KubeObject> {
+  return waitForResource(client, plural, namespace, name, `Ready ${reason} rev ≥ ${minRevision}`, (r) => {
+    const c = condition(r, 'Ready');
+    return c?.status === 'True' && c.reason === reason && Number((r.status as { revision?: number } | undefined)?.revision ?? 0) >= minRevision;
+  });
+}
+
+/** Sets the rotate-now annotation (what `token-operator rotate` does). */
+export function requestRotation(client: KubeClient, plural: string, namespace: string, name: string, value: string): Promise<KubeObject> {
+  return client.patch(crPath(plural, namespace, name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
+}

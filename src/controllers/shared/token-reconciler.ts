@@ -12,6 +12,7 @@ import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
 import type { OperatorMetrics } from '../../runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../runtime/secret-writer.js';
 import { patchStatus } from '../../runtime/status-writer.js';
+import { sanitize } from '../../providers/errors.js';
 import { classify } from './failures.js';
 import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type WorkloadRef } from './rollout.js';
 import { readSecretState, type SecretState } from './secret-state.js';
@@ -170,6 +171,8 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       env.events.record(res as unknown as KubeObject, 'Warning', f.reason, f.message);
       env.metrics.rotations.inc({ kind: kind.kind, result: 'failed' });
       log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
+      // status only says "see operator logs" for these: give the logs the (sanitized) cause
+      if (f.reason === 'InternalError') log.error({ err: e instanceof Error ? `${e.name}: ${sanitize(e.message)}` : 'non-error thrown' }, 'unexpected reconcile error');
       const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
       if (f.retryAfterMs) retryNotBefore.set(res.metadata.uid, { until: now.getTime() + f.retryAfterMs, generation });
       outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };

@@ -87,7 +87,11 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
     };
   }
 
+  // A full sweep per fetch would be quadratic across many apps: sweep at most once a minute.
+  let lastSweep = Number.NEGATIVE_INFINITY;
   function dropExpired(t: number): void {
+    if (t - lastSweep < 60_000) return;
+    lastSweep = t;
     for (const [key, entry] of cache) if (entry.expiresAt <= t) cache.delete(key);
   }
 
