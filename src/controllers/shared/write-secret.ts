@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { sanitize } from '../../providers/errors.js';
 import type { OwnerReference } from '../../runtime/kube-client.js';
 import { applySecret } from '../../runtime/secret-writer.js';
 import { crashPoint } from '../../runtime/crash-points.js';
@@ -60,7 +61,8 @@ export async function writeCredential(
       return dataHmac(env.hmacKey, w.data);
     } catch (e) {
       if (i >= attempts) throw e;
-      log.warn({ attempt: i, err: e instanceof Error ? e.message : String(e) }, 'Secret write failed; retrying');
+      // the API server's answer to a Secret write may quote what was sent: sanitize before logging
+      log.warn({ attempt: i, err: e instanceof Error ? sanitize(e.message) : 'non-error thrown' }, 'Secret write failed; retrying');
       await new Promise((r) => setTimeout(r, delay));
       delay *= 2;
     }
