@@ -21,7 +21,10 @@ import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/
 import { startDdsSimulator, type DdsSimulator } from '../test/simulators/dds/server.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
 
-const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
+const arg = (name: string, def: string) => {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a === undefined ? def : a.slice(name.length + 3);
+};
 const SIZES = arg('sizes', '1000').split(',').map(Number);
 const WORKERS = Number(arg('workers', '16'));
 const LATENCY = Number(arg('latency-ms', '20'));
@@ -30,6 +33,10 @@ const PROVIDER_QPS = Number(arg('provider-qps', '400'));
 const KUBE_QPS = Number(arg('kube-qps', '400'));
 const RESYNC = Number(arg('resync-seconds', '15'));
 const HERD = Number(arg('herd', '1000'));
+/** --quick: convergence and floor only (no steady-state or herd phase), for tuning loops */
+const QUICK = process.argv.includes('--quick');
+/** extra Node flags for the operator process (the image's CMD flags are the default) */
+const NODE_FLAGS = arg('node-flags', '').split(' ').filter(Boolean);
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
@@ -47,6 +54,10 @@ interface Row {
   herdMaxRate: number;
   herdSpreadS: number;
   herdP50S: number;
+  /** CPU seconds used while converging: [API server, operator, bench process (simulator + polling)] */
+  opCpu: [number, number, number];
+  /** CPU seconds used by the floor run: [API server, bench process (simulator + floor client)] */
+  floorCpu: [number, number];
 }
 
 async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -108,6 +119,17 @@ async function countReady(client: KubeClient): Promise<{ ready: number; total: n
   return { ready, total, rotations };
 }
 
+/** user+system CPU seconds a process has used so far (/proc/PID/stat, clock ticks of 1/100 s) */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const selfCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 function procStatus(pid: number): { rss: number; hwm: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) / 1024;
@@ -143,11 +165,11 @@ function apiByVerb(m: Map<string, number>): Record<string, number> {
 const writes = (m: Map<string, number>) => sumMetric(m, 'token_operator_kube_api_requests_total', (k) => /verb="(create|patch|update|delete)"/.test(k));
 
 function startOperator(cp: ControlPlane, port: number): ChildProcess {
-  return spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist', 'main.js'),
+  return spawn(process.execPath, [...NODE_FLAGS, ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist', 'main.js'),
     '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--log-level=warn',
     `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
     `--resync-seconds=${RESYNC}`, '--lease-namespace=default'], {
-    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, ...(process.env.BENCH_MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -185,13 +207,17 @@ async function runSize(n: number): Promise<Row> {
     const port = await freePort();
     const providerBefore = sim.state.log.length;
     const started = performance.now();
+    const apiCpu0 = cpuSeconds(cp.pid);
+    const self0 = selfCpu();
     op = startOperator(cp, port);
     let peakHeap = 0;
+    let peakHeapTotal = 0;
     let readyAt = 0;
     for (;;) {
       await new Promise((r) => setTimeout(r, 1000));
       const m = await scrape(port).catch(() => undefined);
       if (m) peakHeap = Math.max(peakHeap, (m.get('token_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20);
+      if (m) peakHeapTotal = Math.max(peakHeapTotal, (m.get('token_operator_nodejs_heap_size_total_bytes') ?? 0) / 2 ** 20);
       const { ready } = await countReady(client);
       if (ready >= n) {
         readyAt = performance.now();
@@ -200,22 +226,24 @@ async function runSize(n: number): Promise<Row> {
       if (performance.now() - started > 1800_000) throw new Error(`only ${ready}/${n} Ready after 30 min`);
     }
     const operatorS = (readyAt - started) / 1000;
+    const opCpu: [number, number, number] = [cpuSeconds(cp.pid) - apiCpu0, cpuSeconds(op.pid!), selfCpu() - self0];
     const converged = await scrape(port);
     const providerCalls = sim.state.log.length - providerBefore;
-    console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s`);
+    console.error(`[n=${n}] reconciles ${sumMetric(converged, 'token_operator_reconcile_total')}, queue adds ${sumMetric(converged, 'token_operator_workqueue_adds_total')}`);
+    console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s; RSS peak ${procStatus(op.pid!).hwm.toFixed(0)} MiB, heap peak used ${peakHeap.toFixed(0)} / committed ${peakHeapTotal.toFixed(0)} MiB`);
 
     // steady state: let status writes that raced with the last Ready check settle, then watch 3 resyncs
-    await new Promise((r) => setTimeout(r, 5000));
+    if (!QUICK) await new Promise((r) => setTimeout(r, 5000));
     const before = await scrape(port);
     const simBefore = sim.state.log.length;
-    await new Promise((r) => setTimeout(r, RESYNC * 3 * 1000 + 2000));
+    if (!QUICK) await new Promise((r) => setTimeout(r, RESYNC * 3 * 1000 + 2000));
     const after = await scrape(port);
     const steadyWrites = writes(after) - writes(before);
     const steadyProviderCalls = sim.state.log.length - simBefore;
     console.error(`[n=${n}] steady state over ${RESYNC * 3}s: ${steadyWrites} writes, ${steadyProviderCalls} provider calls`);
 
     // herd: ask min(HERD, n) tokens to rotate at the same instant
-    const herd = Array.from({ length: Math.min(HERD, n) }, (_, i) => ({ ns: `op-${i % Math.min(NAMESPACES, n)}`, name: `t${i}` }));
+    const herd = Array.from({ length: QUICK ? 0 : Math.min(HERD, n) }, (_, i) => ({ ns: `op-${i % Math.min(NAMESPACES, n)}`, name: `t${i}` }));
     const herdStart = Date.now();
     const logStart = sim.state.log.length;
     await pool(herd, 64, async ({ ns, name }) => {
@@ -225,7 +253,7 @@ async function runSize(n: number): Promise<Row> {
       await new Promise((r) => setTimeout(r, 1000));
       const { rotations } = await countReady(client);
       const done = rotations.filter((t) => t >= herdStart - 1000).length;
-      if (done >= herd.length) break;
+      if (done >= herd.length || QUICK) break;
       if (Date.now() - herdStart > 900_000) break;
     }
     const herdLog = sim.state.log.slice(logStart).map((e) => e.at.getTime());
@@ -243,7 +271,10 @@ async function runSize(n: number): Promise<Row> {
     op = undefined;
 
     const floorItems = await createTokens(client, sim, 'floor', n, false);
+    const floorApi0 = cpuSeconds(cp.pid);
+    const floorSelf0 = selfCpu();
     const floorS = await floor(client, sim, floorItems);
+    const floorCpu: [number, number] = [cpuSeconds(cp.pid) - floorApi0, selfCpu() - floorSelf0];
     console.error(`[n=${n}] floor: ${floorS.toFixed(1)}s`);
     return {
       n,
@@ -258,6 +289,8 @@ async function runSize(n: number): Promise<Row> {
       herdMaxRate,
       herdSpreadS,
       herdP50S,
+      opCpu,
+      floorCpu,
     };
   } finally {
     op?.kill('SIGKILL');
@@ -274,9 +307,11 @@ for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
 console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s`);
-console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const verbs = Object.entries(r.apiByVerb).sort().map(([v, c]) => `${v}:${c}`).join(' ');
-  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} |`);
+  const cpu = r.opCpu.map((c) => fmt(c)).join(' / ');
+  const floorCpu = r.floorCpu.map((c) => fmt(c)).join(' / ');
+  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} |`);
 }
