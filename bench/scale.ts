@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
 import { startDdsSimulator, type DdsSimulator } from '../test/simulators/dds/server.js';
+import pino from 'pino';
+import { Informer } from '../src/runtime/informer.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
 
 const arg = (name: string, def: string) => {
@@ -101,22 +103,50 @@ async function createTokens(client: KubeClient, sim: DdsSimulator, prefix: strin
   return items;
 }
 
-async function countReady(client: KubeClient): Promise<{ ready: number; total: number; rotations: number[] }> {
-  let cont: string | undefined;
-  let ready = 0;
-  let total = 0;
-  const rotations: number[] = [];
-  do {
-    const page = await client.list<KubeObject>('/apis/token-operator.io/v1alpha1/deltasharetokens', { limit: 1000, continue: cont });
-    for (const o of page.items) {
-      total++;
+/**
+ * Watches the tokens (one watch costs the API server far less than listing 10k objects every
+ * second, which would slow the very thing measured) and notes when each became Ready.
+ */
+class ReadyTracker {
+  private readonly ready = new Set<string>();
+  readonly rotations = new Map<string, number>();
+  allReadyAt = 0;
+  private readonly informer: Informer<KubeObject>;
+
+  constructor(client: KubeClient, private readonly expected: number) {
+    this.informer = new Informer<KubeObject>(client, { path: '/apis/token-operator.io/v1alpha1/deltasharetokens', logger: pino({ level: 'silent' }) });
+    this.informer.on((event, o) => {
+      const key = `${o.metadata?.namespace}/${o.metadata?.name}`;
       const st = o.status as { conditions?: Array<{ type: string; status: string }>; lastRotationTime?: string } | undefined;
-      if (st?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ready++;
-      if (st?.lastRotationTime) rotations.push(Date.parse(st.lastRotationTime));
-    }
-    cont = page.metadata.continue || undefined;
-  } while (cont);
-  return { ready, total, rotations };
+      if (event !== 'delete' && st?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) this.ready.add(key);
+      else this.ready.delete(key);
+      if (st?.lastRotationTime) this.rotations.set(key, Date.parse(st.lastRotationTime));
+      if (!this.allReadyAt && this.ready.size >= this.expected) this.allReadyAt = performance.now();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.informer.start();
+    await this.informer.synced;
+  }
+
+  get readyCount(): number {
+    return this.ready.size;
+  }
+
+  stop(): void {
+    this.informer.stop();
+  }
+}
+
+/** Waits until the API server has been nearly idle (< 5 % of a core) for a second, so one phase's leftovers do not bill the next. */
+async function settle(pid: number): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    const c0 = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    if (cpuSeconds(pid) - c0 < 0.05) return;
+  }
 }
 
 /** user+system CPU seconds a process has used so far (/proc/PID/stat, clock ticks of 1/100 s) */
@@ -204,6 +234,9 @@ async function runSize(n: number): Promise<Row> {
     await createTokens(client, sim, 'op', n, true);
     console.error(`[n=${n}] created ${n} tokens + credentials in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
 
+    const tracker = new ReadyTracker(client, n);
+    await tracker.start();
+    await settle(cp.pid);
     const port = await freePort();
     const providerBefore = sim.state.log.length;
     const started = performance.now();
@@ -212,19 +245,17 @@ async function runSize(n: number): Promise<Row> {
     op = startOperator(cp, port);
     let peakHeap = 0;
     let peakHeapTotal = 0;
-    let readyAt = 0;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const m = await scrape(port).catch(() => undefined);
-      if (m) peakHeap = Math.max(peakHeap, (m.get('token_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20);
-      if (m) peakHeapTotal = Math.max(peakHeapTotal, (m.get('token_operator_nodejs_heap_size_total_bytes') ?? 0) / 2 ** 20);
-      const { ready } = await countReady(client);
-      if (ready >= n) {
-        readyAt = performance.now();
-        break;
+    // heap figures come from the operator's /metrics: sampled every 2 s (each scrape costs it CPU)
+    for (let tick = 0; !tracker.allReadyAt; tick++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (tick % 20 === 19) {
+        const m = await scrape(port).catch(() => undefined);
+        if (m) peakHeap = Math.max(peakHeap, (m.get('token_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20);
+        if (m) peakHeapTotal = Math.max(peakHeapTotal, (m.get('token_operator_nodejs_heap_size_total_bytes') ?? 0) / 2 ** 20);
       }
-      if (performance.now() - started > 1800_000) throw new Error(`only ${ready}/${n} Ready after 30 min`);
+      if (performance.now() - started > 1800_000) throw new Error(`only ${tracker.readyCount}/${n} Ready after 30 min`);
     }
+    const readyAt = tracker.allReadyAt;
     const operatorS = (readyAt - started) / 1000;
     const opCpu: [number, number, number] = [cpuSeconds(cp.pid) - apiCpu0, cpuSeconds(op.pid!), selfCpu() - self0];
     const converged = await scrape(port);
@@ -249,19 +280,13 @@ async function runSize(n: number): Promise<Row> {
     await pool(herd, 64, async ({ ns, name }) => {
       await client.patch(`${crBase(ns)}/${name}`, { metadata: { annotations: { 'token-operator.io/rotate': 'herd' } } }, 'merge');
     });
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const { rotations } = await countReady(client);
-      const done = rotations.filter((t) => t >= herdStart - 1000).length;
-      if (done >= herd.length || QUICK) break;
-      if (Date.now() - herdStart > 900_000) break;
-    }
+    const herdDone = () => [...tracker.rotations.values()].filter((t) => t >= herdStart - 1000).length;
+    while (herdDone() < herd.length && Date.now() - herdStart < 900_000) await new Promise((r) => setTimeout(r, 200));
     const herdLog = sim.state.log.slice(logStart).map((e) => e.at.getTime());
     const perSecond = new Map<number, number>();
     for (const t of herdLog) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
     const herdMaxRate = Math.max(0, ...perSecond.values());
-    const { rotations } = await countReady(client);
-    const herdTimes = rotations.filter((t) => t >= herdStart - 1000).sort((a, b) => a - b);
+    const herdTimes = [...tracker.rotations.values()].filter((t) => t >= herdStart - 1000).sort((a, b) => a - b);
     const herdSpreadS = herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0;
     const herdP50S = herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0;
     const mem = procStatus(op.pid!);
@@ -270,7 +295,9 @@ async function runSize(n: number): Promise<Row> {
     await exited; // lets --cpu-prof write its profile
     op = undefined;
 
+    tracker.stop();
     const floorItems = await createTokens(client, sim, 'floor', n, false);
+    await settle(cp.pid);
     const floorApi0 = cpuSeconds(cp.pid);
     const floorSelf0 = selfCpu();
     const floorS = await floor(client, sim, floorItems);

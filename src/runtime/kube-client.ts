@@ -218,6 +218,11 @@ export class KubeClient {
     return this.request<T>('PATCH', path, { body, contentType: PATCH_CONTENT_TYPE[type], query, verb: 'patch' });
   }
 
+  /** PUT: replaces the whole object (unconditionally when body has no resourceVersion). */
+  replace<T extends KubeObject>(path: string, body: T, query?: RequestOptions['query']): Promise<T> {
+    return this.request<T>('PUT', path, { body, query, verb: 'update' });
+  }
+
   delete(path: string, query?: RequestOptions['query']): Promise<unknown> {
     return this.request('DELETE', path, { query, verb: 'delete' });
   }

@@ -72,7 +72,8 @@ describe('DeltaShareToken against the real API server and the DDS simulator', ()
     const next = Date.parse(status.nextRotationTime as string);
     expect(next).toBeLessThanOrEqual(clock.now().getTime() + 60 * DAY);
     expect(next).toBeGreaterThanOrEqual(clock.now().getTime() + 60 * DAY - 3_600_000);
-    expect(r.metadata?.finalizers).toContain('token-operator.io/finalizer');
+    // deletionPolicy Retain (the default) has nothing to do on delete: no finalizer
+    expect(r.metadata?.finalizers ?? []).toEqual([]);
 
     const secret = await client.get(`/api/v1/namespaces/${ns}/secrets/first-share`);
     expect(secret.metadata?.labels).toMatchObject({
@@ -203,9 +204,20 @@ describe('DeltaShareToken against the real API server and the DDS simulator', ()
     expect(await getSecretData(client, ns, 'doomed-share')).toBeUndefined();
   });
 
-  it('deletes with Retain: no provider call, the finalizer is removed', async () => {
+  it('holds a finalizer only while deletionPolicy is Revoke', async () => {
+    await createResource(client, PLURAL, await dst('switch'));
+    await ready('switch');
+    const path = `/apis/token-operator.io/v1alpha1/namespaces/${ns}/${PLURAL}/switch`;
+    await client.patch(path, { spec: { deletionPolicy: 'Revoke' } }, 'merge');
+    await waitFor('finalizer added', async () => (await getResource(client, PLURAL, ns, 'switch'))?.metadata?.finalizers?.includes('token-operator.io/finalizer') === true);
+    await client.patch(path, { spec: { deletionPolicy: 'Retain' } }, 'merge');
+    await waitFor('finalizer removed', async () => ((await getResource(client, PLURAL, ns, 'switch'))?.metadata?.finalizers ?? []).length === 0);
+  });
+
+  it('deletes with Retain: no provider call, nothing holds the resource', async () => {
     await createResource(client, PLURAL, await dst('kept'));
     await ready('kept');
+    expect((await getResource(client, PLURAL, ns, 'kept'))?.metadata?.finalizers ?? []).toEqual([]);
     const patches = sim.state.patchZeroCalls;
     await deleteResource(client, PLURAL, ns, 'kept');
     await waitFor('resource gone', async () => (await getResource(client, PLURAL, ns, 'kept')) === undefined);

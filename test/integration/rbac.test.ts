@@ -33,8 +33,9 @@ const NEEDED = new Set([
   // admission plugin (on in OpenShift and hardened clusters) that needs update on <kind>/finalizers.
   ...KINDS.map((k) => `token-operator.io/${k}/finalizers:update`),
   // managed-Secret informer (label selector), input Secrets (get), server-side apply (patch; create
-  // when the apply creates), revoke-then-delete (delete), the HMAC key Secret (create)
-  ...['get', 'list', 'watch', 'create', 'patch', 'delete'].map((v) => `/secrets:${v}`),
+  // when the apply creates), the state Secret (create, then update: PUT), revoke-then-delete
+  // (delete), the HMAC key Secret (create)
+  ...['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].map((v) => `/secrets:${v}`),
   // event recorder: create, then merge-patch the count of a repeated event
   '/events:create',
   '/events:patch',

@@ -77,10 +77,11 @@ The rules the operator needs in every namespace it watches. Mirrors the calls in
   resources: ["deltasharetokens/finalizers", "accesstokens/finalizers", "datatokens/finalizers"]
   verbs: ["update"]
 # Only Secrets labelled app.kubernetes.io/managed-by=token-operator are listed and watched;
-# get reads the input Secrets a resource references in its own namespace.
+# get reads the input Secrets a resource references in its own namespace; update replaces the
+# operator's own state Secret (token-operator-state-<uid>) on each rotation.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { KubeApiError, type KubeClient, type OwnerReference } from '../../runtime/kube-client.js';
-import { applySecret, secretData } from '../../runtime/secret-writer.js';
+import { KubeApiError, type KubeClient, type KubeObject, type OwnerReference } from '../../runtime/kube-client.js';
+import { FIELD_MANAGER, MANAGED_BY_LABEL, secretData, secretLabels } from '../../runtime/secret-writer.js';
 
 /**
  * The operator's durable copy of what it last wrote to a resource's target Secret, so an
@@ -43,16 +43,39 @@ export type StoredCredential = Omit<z.infer<typeof StoredCredential>, 'version'>
 const path = (namespace: string, ownerUid: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${stateSecretName(ownerUid)}`;
 
+/**
+ * Only the operator writes this Secret, so it is replaced whole (PUT, or POST the first time)
+ * rather than server-side applied: on the API server an apply costs about twice a create
+ * (bench/api-cost.ts), and this write happens on every issuance.
+ */
 export async function writeStateSecret(client: KubeClient, namespace: string, owner: OwnerReference, s: StoredCredential): Promise<void> {
-  await applySecret(client, {
-    namespace,
-    name: stateSecretName(owner.uid),
-    owner,
-    watched: false,
-    labels: { [STATE_LABEL]: 'true' },
-    annotations: { [STATE_OF_ANNOTATION]: s.secretName },
-    data: { [STATE_KEY]: JSON.stringify({ version: 1, ...s }) },
-  });
+  // the managed-by label stays off: the managed-Secret informer must never cache this Secret
+  const { [MANAGED_BY_LABEL]: _managed, ...labels } = secretLabels(owner.kind, owner.name);
+  const body: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: stateSecretName(owner.uid),
+      namespace,
+      labels: { ...labels, [STATE_LABEL]: 'true' },
+      annotations: { [STATE_OF_ANNOTATION]: s.secretName },
+      ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
+    },
+    type: 'Opaque',
+    data: { [STATE_KEY]: Buffer.from(JSON.stringify({ version: 1, ...s }), 'utf8').toString('base64') },
+  };
+  const query = { fieldManager: FIELD_MANAGER };
+  const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  // the first revision usually has no state Secret yet; every later one usually has
+  const createFirst = s.revision <= 1;
+  try {
+    if (createFirst) await client.create(collection, body, query);
+    else await client.replace(path(namespace, owner.uid), body, query);
+  } catch (e) {
+    if (!(e instanceof KubeApiError) || !(createFirst ? e.status === 409 : e.notFound)) throw e;
+    if (createFirst) await client.replace(path(namespace, owner.uid), body, query);
+    else await client.create(collection, body, query);
+  }
 }
 
 /** The stored copy, or undefined when it is gone, not ours, or unreadable (then the kind's own fallback applies). */

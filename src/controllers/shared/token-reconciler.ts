@@ -105,6 +105,14 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
   // status write, a resync) call again after the back-off tier's delay, before Retry-After.
   // In memory only: a restart forgets it, and a spec change clears it like the back-off.
   const retryNotBefore = new Map<string, { until: number; generation: number | undefined }>();
+  // Without a finalizer (Retain) the resource vanishes without a last reconcile: drop what is held for it here.
+  informer.on((event, obj) => {
+    if (event !== 'delete') return;
+    const gone = obj as unknown as R;
+    kind.forget?.(gone);
+    retryNotBefore.delete(gone.metadata.uid);
+    env.metrics.forgetToken(kind.kind, gone.metadata.namespace, gone.metadata.name);
+  });
   return async (key: string, log: Logger): Promise<ReconcileResult> => {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
@@ -131,8 +139,14 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
 
     if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);
 
-    if (!res.metadata.finalizers?.includes(FINALIZER)) {
-      const updated = await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
+    // Only Revoke has work to do on delete. Under Retain (the default) the owner reference
+    // already garbage-collects the Secrets, so no finalizer: one write and one watch event less
+    // per token, and deleting the resource never waits for the operator.
+    const wantsFinalizer = revokes(res);
+    if (wantsFinalizer !== (res.metadata.finalizers?.includes(FINALIZER) ?? false)) {
+      const updated = wantsFinalizer
+        ? await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER)
+        : await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
       if (updated) informer.upsert(updated);
     }
 
@@ -194,7 +208,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
 
   async function finalize(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext, secretObj: KubeObject | undefined): Promise<ReconcileResult> {
     if (!res.metadata.finalizers?.includes(FINALIZER)) return {};
-    if ((res.spec.deletionPolicy ?? 'Retain') === 'Revoke' && !res.spec.suspend) {
+    if (revokes(res) && !res.spec.suspend) {
       try {
         await kindDef.revoke(res, ctx);
         // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
@@ -222,6 +236,10 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
     return {};
   }
+}
+
+function revokes(res: AnyResource): boolean {
+  return (res.spec.deletionPolicy ?? 'Retain') === 'Revoke';
 }
 
 /**
