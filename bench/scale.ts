@@ -20,6 +20,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
 import { startDdsSimulator, type DdsSimulator } from '../test/simulators/dds/server.js';
 import pino from 'pino';
+import YAML from 'yaml';
 import { Informer } from '../src/runtime/informer.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
 
@@ -32,13 +33,14 @@ const WORKERS = Number(arg('workers', '16'));
 const LATENCY = Number(arg('latency-ms', '20'));
 const NAMESPACES = Number(arg('namespaces', '100'));
 const PROVIDER_QPS = Number(arg('provider-qps', '400'));
-const KUBE_QPS = Number(arg('kube-qps', '400'));
+const KUBE_QPS = Number(arg('kube-qps', '1000'));
 const RESYNC = Number(arg('resync-seconds', '15'));
 const HERD = Number(arg('herd', '1000'));
 /** --quick: convergence and floor only (no steady-state or herd phase), for tuning loops */
 const QUICK = process.argv.includes('--quick');
-/** extra Node flags for the operator process (the image's CMD flags are the default) */
-const NODE_FLAGS = arg('node-flags', '').split(' ').filter(Boolean);
+/** Node flags for the operator process; by default what the chart ships (values.yaml nodeOptions) */
+const shippedNodeOptions = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '';
+const NODE_FLAGS = arg('node-flags', shippedNodeOptions).split(' ').filter(Boolean);
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
@@ -295,7 +297,7 @@ async function runSize(n: number): Promise<Row> {
     await exited; // lets --cpu-prof write its profile
     op = undefined;
 
-    tracker.stop();
+    // the readiness watch stays open through the floor run: both sides pay for one observer
     const floorItems = await createTokens(client, sim, 'floor', n, false);
     await settle(cp.pid);
     const floorApi0 = cpuSeconds(cp.pid);
@@ -303,6 +305,7 @@ async function runSize(n: number): Promise<Row> {
     const floorS = await floor(client, sim, floorItems);
     const floorCpu: [number, number] = [cpuSeconds(cp.pid) - floorApi0, selfCpu() - floorSelf0];
     console.error(`[n=${n}] floor: ${floorS.toFixed(1)}s`);
+    tracker.stop();
     return {
       n,
       operatorS,
@@ -333,7 +336,7 @@ const rows: Row[] = [];
 for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
-console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s`);
+console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s, node flags "${NODE_FLAGS.join(" ")}"`);
 console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
