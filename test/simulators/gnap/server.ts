@@ -37,6 +37,8 @@ export interface GnapSimulatorOptions {
   clock?: Clock;
   /** Rafiki's ACCESS_TOKEN_EXPIRY_SECONDS; default 600 */
   accessTokenExpirySeconds?: number;
+  /** added before every non-admin response (ms); default 0 */
+  latencyMs?: number;
 }
 
 export const GnapFaultSchema = z.object({
@@ -84,6 +86,8 @@ export interface SimRequest {
   path: string;
   status: number | 'dropped';
   fault?: GnapFault['kind'];
+  /** arrival (after latencyMs), ms since the epoch by the simulator's clock */
+  at: number;
 }
 
 export interface GnapSimState {
@@ -396,7 +400,8 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
     void (async () => {
       const body = await readBody(req);
       const { pathname } = new URL(req.url ?? '/', 'http://sim');
-      const log: SimRequest = { method: req.method ?? 'GET', path: pathname, status: 0 };
+      if (opts.latencyMs && !pathname.startsWith('/_sim/')) await new Promise((resolve) => setTimeout(resolve, opts.latencyMs));
+      const log: SimRequest = { method: req.method ?? 'GET', path: pathname, status: 0, at: clock.now().getTime() };
       let outcome: Awaited<ReturnType<typeof route>>;
       try {
         outcome = await route(req, body);

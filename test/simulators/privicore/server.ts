@@ -43,12 +43,16 @@ export interface PrivicoreSimulatorOptions {
   commandDelayMs?: number;
   authTtlSeconds?: number;
   settings?: Partial<SimSettings>;
+  /** added before every non-admin response (ms); default 0 */
+  latencyMs?: number;
 }
 
 export interface PrivicoreSimulator {
   url: string;
   close(): Promise<void>;
   state: PrivicoreSimState;
+  /** every non-admin request, in order: `METHOD /route` and arrival (after latencyMs), ms by the simulator's clock */
+  log: Array<{ name: string; at: number }>;
   /** mutate to inject failures (also `POST /_sim/faults`) */
   faults: SimFaults;
   addProfile(username: string, password: string): void;
@@ -111,6 +115,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   const state = createState(opts.clock ?? systemClock, settings);
   const faults = noFaults();
   const hung = new Set<NodeJS.Timeout>();
+  const log: PrivicoreSimulator['log'] = [];
   let baseUrl = '';
 
   /** 202 with the command id, cycling through the three documented body shapes (§3.3). */
@@ -494,11 +499,13 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       write(res, admin(method, url.pathname, body) ?? notFound(), false);
       return;
     }
+    if (opts.latencyMs) await new Promise((resolve) => setTimeout(resolve, opts.latencyMs));
     settleCommands(state);
     const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
     const sameName = routes.find((r) => r.pattern.test(url.pathname));
     const name = `${method} ${route?.name ?? sameName?.name ?? url.pathname}`;
     state.calls[name] = (state.calls[name] ?? 0) + 1;
+    log.push({ name, at: nowMs(state) });
 
     const faulted = matchesFaultPath(url.pathname);
     if (faulted && faults.timeouts > 0) {
@@ -571,6 +578,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   return {
     url: baseUrl,
     state,
+    log,
     faults,
     addProfile: (username, password) => {
       addProfile(state, username, password);
