@@ -195,6 +195,9 @@ export class Informer<T extends KubeObject> {
     const old = this.store.get(key);
     // A write-through copy can be newer than a watch event still in flight: never go back.
     if (old && newerThan(old, obj)) return;
+    // The echo of our own write, already cached by upsert(): nothing new, so no handler runs
+    // (each would queue a reconcile that finds nothing to do; that was one per write).
+    if (old && old.metadata?.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata?.resourceVersion) return;
     this.store.set(key, obj);
     this.emit(old ? 'update' : 'add', obj, old);
   }

@@ -57,6 +57,28 @@ describe('runtime against the real API server', () => {
     expect(events).toContain('delete:before');
     informer.stop();
   });
+
+  it('informers stay quiet on the echo of a write already cached by upsert, and report the next real change', async () => {
+    const informer = new Informer<KubeObject>(client, { path: `/api/v1/namespaces/${ns}/configmaps`, logger: silent });
+    const events: string[] = [];
+    informer.on((ev, obj) => {
+      if (obj.metadata?.name === 'echo') events.push(`${ev}:echo:${(obj.data as Record<string, string>).a}`);
+    });
+    informer.start();
+    await informer.synced;
+    const created = await client.create<KubeObject>(`/api/v1/namespaces/${ns}/configmaps`, configMap('echo'));
+    await waitFor('watch add', async () => events.includes('add:echo:1'));
+    const written = await client.patch<KubeObject>(`/api/v1/namespaces/${ns}/configmaps/echo`, { data: { a: '2' } }, 'merge');
+    // the watch may beat the write's own response: then that event was news and was reported
+    const seenFirst = informer.get(ns, 'echo')?.metadata?.resourceVersion === written.metadata?.resourceVersion;
+    informer.upsert(written);
+    // someone else's change after ours: it must arrive (and proves our echo was delivered before it)
+    await client.patch(`/api/v1/namespaces/${ns}/configmaps/echo`, { data: { a: '3' } }, 'merge');
+    await waitFor('the other change', async () => events.includes('update:echo:3'));
+    expect(events).toEqual(seenFirst ? ['add:echo:1', 'update:echo:2', 'update:echo:3'] : ['add:echo:1', 'update:echo:3']);
+    expect(created.metadata?.resourceVersion).not.toBe(written.metadata?.resourceVersion);
+    informer.stop();
+  });
 });
 
 afterAll(() => undefined);
