@@ -52,12 +52,88 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
+/** kubectl's client-side apply keeps a full copy of the applied object here: never read, often the largest field */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+/** label values with a handful of distinct values (secretLabels() in runtime/secret-writer.ts) */
+const SHARED_LABELS = new Set([MANAGED_BY_LABEL, 'token-operator.io/owner-kind']);
+
+/**
+ * One copy of strings that thousands of cached objects repeat (apiVersion, kind, namespace,
+ * finalizer, owner kind): JSON.parse gives every object its own copy of any string longer than
+ * 10 characters. Only fields with few distinct values come here; the pool stops growing at 10,000.
+ */
+const pool = new Map<string, string>();
+function intern<S extends string | undefined>(s: S): S {
+  if (s === undefined) return s;
+  const found = pool.get(s);
+  if (found !== undefined) return found as S;
+  if (pool.size < 10_000) pool.set(s, s);
+  return s;
+}
+
+/**
+ * What the caches keep of an object (the caches are the operator's memory floor: one entry per
+ * resource and per managed Secret). Metadata keeps exactly the fields the controllers read: name,
+ * namespace, uid, resourceVersion (write-through ordering, finalizer patches, events), generation,
+ * labels (managed-by check), annotations (rotate request; the Secret's revision, expiry and token
+ * id), finalizers, deletionTimestamp and ownerReferences (the Secret's owner). Dropped:
+ * managedFields, creationTimestamp and the other bookkeeping fields, and the last-applied
+ * annotation. spec, status and data stay whole: status is diffed against the cache before every
+ * write (status-writer.ts) and Secret data is hashed for drift detection (secret-state.ts).
+ * Nothing writes a cached object back to the API server (no update/PUT), so a trimmed copy never
+ * replaces a field on the server.
+ *
+ * The new metadata object is built in one go (a fast-mode object): `delete` on the parsed one
+ * would turn it into a dictionary, several hundred bytes more per object.
+ */
+export function trimCached(obj: KubeObject): KubeObject {
+  const m = obj.metadata;
+  if (obj.apiVersion !== undefined) obj.apiVersion = intern(obj.apiVersion);
+  if (obj.kind !== undefined) obj.kind = intern(obj.kind);
+  if (!m) return obj;
+  const meta: NonNullable<KubeObject['metadata']> = { name: m.name, namespace: intern(m.namespace), uid: m.uid, resourceVersion: m.resourceVersion };
+  if (m.generation !== undefined) meta.generation = m.generation;
+  if (m.labels) {
+    for (const k of Object.keys(m.labels)) if (SHARED_LABELS.has(k)) m.labels[k] = intern(m.labels[k]!);
+    meta.labels = m.labels;
+  }
+  if (m.annotations) {
+    if (LAST_APPLIED in m.annotations) {
+      const { [LAST_APPLIED]: _lastApplied, ...rest } = m.annotations;
+      meta.annotations = rest;
+    } else {
+      meta.annotations = m.annotations;
+    }
+  }
+  if (m.finalizers) meta.finalizers = m.finalizers.map(intern);
+  if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
+  if (m.ownerReferences) {
+    for (const r of m.ownerReferences) {
+      r.apiVersion = intern(r.apiVersion);
+      r.kind = intern(r.kind);
+    }
+    meta.ownerReferences = m.ownerReferences;
+  }
+  obj.metadata = meta;
+  // Conditions set in one reconcile share their lastTransitionTime: one string, not a copy each.
+  const conditions = (obj.status as { conditions?: unknown } | undefined)?.conditions;
+  if (Array.isArray(conditions)) {
+    let last: unknown;
+    for (const c of conditions as Array<{ lastTransitionTime?: unknown }>) {
+      if (typeof last === 'string' && c?.lastTransitionTime === last) c.lastTransitionTime = last;
+      else last = c?.lastTransitionTime;
+    }
+  }
+  return obj;
+}
+
 function cache(client: KubeClient, logger: Logger, cfg: OperatorConfig, r: { group: string; version: string; plural: string }, labelSelector?: string): ObjectCache<KubeObject> {
   const make = (ns?: string) =>
     new Informer<KubeObject>(client, {
       path: resourcePath(r, ns),
       ...(labelSelector ? { labelSelector } : {}),
       resyncMs: cfg.resyncSeconds * 1000,
+      transform: trimCached,
       logger: logger.child({ informer: r.plural, ...(ns ? { namespace: ns } : {}) }),
     });
   if (cfg.watchNamespaces.length === 0) return make();

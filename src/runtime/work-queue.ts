@@ -25,7 +25,18 @@ export class WorkQueue {
   private head = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
-  private readonly delayed = new Map<string, { due: number; timer: NodeJS.Timeout }>();
+  /**
+   * Delayed keys and when they are due (Date.now() ms). One timer serves them all, armed for the
+   * earliest, over a min-heap of (due, key) wake-ups: a Node timer per key (the Timeout, its
+   * closure, an entry object) cost about 300 bytes for each resource waiting for its rotation.
+   * Heap entries whose due time no longer matches `delayed` (replaced by an earlier one,
+   * cancelled) are stale and skipped when they come up.
+   */
+  private readonly delayed = new Map<string, number>();
+  private heapDue: number[] = [];
+  private heapKey: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = Number.POSITIVE_INFINITY;
   private readonly failures = new Map<string, number>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private readonly bucket: TokenBucket;
@@ -66,14 +77,88 @@ export class WorkQueue {
     const delay = Math.min(ms, MAX_TIMER_MS);
     const due = Date.now() + delay;
     const existing = this.delayed.get(key);
-    if (existing && existing.due <= due) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
+    if (existing !== undefined && existing <= due) return;
+    this.delayed.set(key, due);
+    // stale entries are dropped when they outnumber the live ones
+    if (this.heapDue.length >= 64 && this.heapDue.length > 2 * this.delayed.size) this.rebuildHeap();
+    else this.heapPush(due, key);
+    this.arm();
+  }
+
+  /** (Re)arms the one timer for the earliest wake-up, unless it is armed for that or earlier. */
+  private arm(): void {
+    const next = this.heapDue[0];
+    if (next === undefined) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerDue = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.timer && this.timerDue <= next) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = next;
+    this.timer = setTimeout(() => this.fire(next), Math.max(0, next - Date.now()));
+    this.timer.unref?.();
+  }
+
+  /** Queues every key due by now, or by the time this timer was armed for (it has waited that long). */
+  private fire(armedFor: number): void {
+    this.timer = undefined;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    const until = Math.max(Date.now(), armedFor);
+    while (this.heapDue.length && this.heapDue[0]! <= until) {
+      const due = this.heapDue[0]!;
+      const key = this.heapKey[0]!;
+      this.heapPop();
+      if (this.delayed.get(key) !== due) continue; // stale
       this.delayed.delete(key);
       this.add(key);
-    }, delay);
-    timer.unref?.();
-    this.delayed.set(key, { due, timer });
+    }
+    this.arm();
+  }
+
+  private heapPush(due: number, key: string): void {
+    const d = this.heapDue;
+    const k = this.heapKey;
+    let i = d.length;
+    d.push(due);
+    k.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (d[parent]! <= due) break;
+      d[i] = d[parent]!;
+      k[i] = k[parent]!;
+      i = parent;
+    }
+    d[i] = due;
+    k[i] = key;
+  }
+
+  private heapPop(): void {
+    const d = this.heapDue;
+    const k = this.heapKey;
+    const lastDue = d.pop()!;
+    const lastKey = k.pop()!;
+    const n = d.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && d[l + 1]! < d[l]! ? l + 1 : l;
+      if (d[c]! >= lastDue) break;
+      d[i] = d[c]!;
+      k[i] = k[c]!;
+      i = c;
+    }
+    d[i] = lastDue;
+    k[i] = lastKey;
+  }
+
+  private rebuildHeap(): void {
+    this.heapDue = [];
+    this.heapKey = [];
+    for (const [key, due] of this.delayed) this.heapPush(due, key);
   }
 
   /** Queue after the per-key exponential delay or the global bucket's delay, whichever is longer. */
@@ -98,9 +183,7 @@ export class WorkQueue {
 
   /** Drop any pending delayed wake-up for a key (e.g. the object is gone). */
   cancel(key: string): void {
-    const d = this.delayed.get(key);
-    if (d) clearTimeout(d.timer);
-    this.delayed.delete(key);
+    this.delayed.delete(key); // its heap entry is now stale
     this.failures.delete(key);
   }
 
@@ -141,8 +224,11 @@ export class WorkQueue {
 
   shutdown(): void {
     this.shuttingDown = true;
-    for (const d of this.delayed.values()) clearTimeout(d.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.delayed.clear();
+    this.heapDue = [];
+    this.heapKey = [];
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 }

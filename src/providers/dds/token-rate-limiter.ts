@@ -34,7 +34,11 @@ interface KeyState {
   finished: number[];
   pausedUntil: number;
   tail: Promise<unknown>;
+  /** calls queued or running */
+  active: number;
 }
+
+const SETTLED: Promise<unknown> = Promise.resolve();
 
 export const DEFAULT_TOKEN_LIMIT = 8;
 export const DEFAULT_TOKEN_WINDOW_MS = 60_000;
@@ -49,10 +53,25 @@ export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): Toke
   const keys = new Map<string, KeyState>();
   const now = () => clock.now().getTime();
 
+  // One state per app ever seen would grow with the number of apps (one per resource, often):
+  // at most once a window, drop the states that remember nothing that still matters — no call
+  // queued or running, none finished within the window, no pause ahead. A fresh state for such
+  // a key behaves exactly like the dropped one.
+  let lastSweep = Number.NEGATIVE_INFINITY;
+  function sweep(t: number): void {
+    if (t - lastSweep < windowMs) return;
+    lastSweep = t;
+    for (const [key, s] of keys) {
+      const last = s.finished[s.finished.length - 1];
+      if (s.active === 0 && s.pausedUntil <= t && (last === undefined || last <= t - windowMs)) keys.delete(key);
+    }
+  }
+
   function stateOf(key: string): KeyState {
+    sweep(now());
     let s = keys.get(key);
     if (!s) {
-      s = { finished: [], pausedUntil: 0, tail: Promise.resolve() };
+      s = { finished: [], pausedUntil: 0, tail: SETTLED, active: 0 };
       keys.set(key, s);
     }
     return s;
@@ -82,7 +101,8 @@ export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): Toke
     try {
       return await fn();
     } finally {
-      s.finished.push(now());
+      // a new exact-size array: one that was pushed to reserves 17 slots, kept per app
+      s.finished = s.finished.concat(now());
     }
   }
 
@@ -90,8 +110,13 @@ export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): Toke
     run(key, fn) {
       const s = stateOf(key);
       const queuedAt = now();
+      s.active++;
       const result = s.tail.then(() => turn(s, queuedAt, fn));
-      s.tail = result.catch(() => undefined);
+      const settled = () => {
+        // nothing queued behind it: drop the chain (one shared settled promise instead)
+        if (--s.active === 0) s.tail = SETTLED;
+      };
+      s.tail = result.then(settled, settled);
       return result;
     },
     pause(key, ms) {

@@ -103,7 +103,8 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       // Concurrent callers for the same credentials share one request.
       const pending = inFlight.get(key);
       if (pending) return pending;
-      const limiterKey = `${tokenUrl} ${creds.clientId}`;
+      // the limit is per app (token URL and client id); a flat digest, not a ~100-character concatenation
+      const limiterKey = createHash('sha256').update(`${tokenUrl}\0${creds.clientId}`).digest('base64url');
       const fetched = limiter
         .run(limiterKey, () => request(tokenUrl, creds))
         .then(
@@ -136,8 +137,8 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
  * with a wrong secret must not be served the token that the right secret obtained.
  */
 function cacheKey(tokenUrl: string, creds: ZDirectCredentials): string {
-  const digest = createHash('sha256').update(`${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
-  return `${tokenUrl} ${creds.clientId} ${digest}`;
+  // one flat 43-character digest of all three (a key per app: not the ~100-character concatenation)
+  return createHash('sha256').update(`${tokenUrl}\0${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
 }
 
 function failToken(res: HttpResponse): never {
