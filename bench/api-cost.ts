@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuSeconds } from './proc.js';
 import pino from 'pino';
 import YAML from 'yaml';
 import { startControlPlane } from '../test/cluster/control-plane.js';
@@ -22,11 +23,6 @@ const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith
 const N = Number(arg('n', '1000'));
 const CONCURRENCY = Number(arg('concurrency', '16'));
 const root = join(import.meta.dirname, '..');
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function pool(n: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let i = 0;

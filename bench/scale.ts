@@ -19,6 +19,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuSeconds } from './proc.js';
 import { generateJwk } from '@interledger/http-signature-utils';
 import { KubeConfig } from '@kubernetes/client-node';
 import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
@@ -277,12 +278,6 @@ async function settle(pid: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     if (cpuSeconds(pid) - c0 < 0.05) return;
   }
-}
-
-/** user+system CPU seconds a process has used so far (/proc/PID/stat, clock ticks of 1/100 s) */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const selfCpu = () => {

@@ -11,7 +11,7 @@ export interface InformerOptions<T> {
   /** re-deliver every cached object this often (level-triggered safety net); 0 = never */
   resyncMs?: number;
   pageSize?: number;
-  /** shrink what is cached (e.g. drop managedFields) — the cache is the operator's memory floor */
+  /** shrink what is cached; replaces the default (drop managedFields), so it must drop that too */
   transform?: (obj: T) => T;
   logger: Logger;
 }
@@ -169,14 +169,20 @@ export class Informer<T extends KubeObject> {
     this.resourceVersion = rv;
   }
 
+  /**
+   * A custom transform builds the cached object itself and must leave managedFields out (the
+   * operator's trimCached keeps only listed metadata fields): dropping it here too copied every
+   * object's metadata twice per event.
+   */
   private transform(obj: T): T {
+    if (this.opts.transform) return this.opts.transform(obj);
     // A copy without the field, not `delete`: deleting a property turns the parsed object into
     // a dictionary-mode object, several hundred bytes more for every cached object.
     if (obj.metadata && 'managedFields' in obj.metadata) {
       const { managedFields: _managedFields, ...metadata } = obj.metadata;
       obj.metadata = metadata;
     }
-    return this.opts.transform ? this.opts.transform(obj) : obj;
+    return obj;
   }
 
   private onWatchEvent(type: string, raw: KubeObject): void {
