@@ -25,8 +25,9 @@ LABEL org.opencontainers.image.title="token-operator" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/token-operator/token-operator"
 ENV NODE_ENV=production
-# Same as the chart's nodeOptions default: a small young generation (bench/README.md, memory).
-ENV NODE_OPTIONS="--max-semi-space-size=2"
+# Same as the chart's nodeOptions and mallocArenaMax defaults: a small young generation and few
+# malloc arenas (bench/README.md, memory). The heap-growth limit is set by the operator itself.
+ENV NODE_OPTIONS="--max-semi-space-size=2" MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

@@ -58,6 +58,9 @@ const QUICK = process.argv.includes('--quick');
 /** Node flags for the operator process; by default what the chart ships (values.yaml nodeOptions) */
 const shippedNodeOptions = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '';
 const NODE_FLAGS = arg('node-flags', shippedNodeOptions).split(' ').filter(Boolean);
+/** glibc malloc arenas for the operator process; by default what the chart ships (values.yaml mallocArenaMax; 0 = glibc's default) */
+const shippedArenas = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { mallocArenaMax?: number }).mallocArenaMax ?? 0;
+const MALLOC_ARENA_MAX = Number(arg('malloc-arena-max', String(shippedArenas)));
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
@@ -324,7 +327,7 @@ function startOperator(cp: ControlPlane, port: number): ChildProcess {
     '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--log-level=warn',
     `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
     `--resync-seconds=${RESYNC}`, '--lease-namespace=default', '--controllers=DeltaShareToken,AccessToken,DataToken'], {
-    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, ...(process.env.BENCH_MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX } : {}) },
+    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, ...(MALLOC_ARENA_MAX > 0 ? { MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX) } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -498,7 +501,7 @@ const rows: Row[] = [];
 for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
-console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s, node flags "${NODE_FLAGS.join(" ")}"`);
+console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${RESYNC}s, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
 console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

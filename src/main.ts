@@ -1,8 +1,11 @@
+import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from './config.js';
 import { startOperator } from './operator.js';
 import { createLogger } from './runtime/logger.js';
 
 const config = loadConfig();
+// Set before the caches fill: V8 reads it at each GC, so it governs every later heap growth.
+if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
 const logger = createLogger({ level: config.logLevel });
 const operator = await startOperator(config, { logger });
 

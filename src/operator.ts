@@ -169,8 +169,9 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     qps: cfg.kubeQps,
     burst: cfg.kubeBurst,
     ...(deps.impersonate ? { impersonate: deps.impersonate } : {}),
-    onRequest: (verb, resource, code, _seconds, path) => {
+    onRequest: (verb, resource, code, seconds, path) => {
       metrics.apiRequests.inc({ verb, resource, code: String(code) });
+      if (verb !== 'watch') metrics.apiLatency.observe({ verb, resource }, seconds);
       deps.onKubeRequest?.(verb, resource, code, path);
     },
   });

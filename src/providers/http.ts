@@ -70,15 +70,17 @@ export function fetchHttpClient(opts: HttpOptions = {}): HttpClient {
       body = JSON.stringify(req.body);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(req.url, {
-      method: req.method,
-      headers,
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(req.timeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    });
-    const text = await readCapped(res, maxBody);
-    return { status: res.status, headers: res.headers, text };
+    // Not AbortSignal.timeout: its timer outlives the request (thousands of live 15 s timers
+    // under load); this one is cleared as soon as the body is read.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('request timed out', 'TimeoutError')), req.timeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    try {
+      const res = await fetch(req.url, { method: req.method, headers, body, redirect: 'manual', signal: abort.signal });
+      const text = await readCapped(res, maxBody);
+      return { status: res.status, headers: res.headers, text };
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }
 

@@ -194,6 +194,13 @@ export class OperatorMetrics {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [this.registry],
   });
+  readonly apiLatency = new Histogram({
+    name: 'token_operator_kube_api_request_duration_seconds',
+    help: 'Latency of Kubernetes API requests (watches excluded), by verb and resource; time spent in the client rate limiter not included.',
+    labelNames: ['verb', 'resource'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: 'token_operator_build_info',
     help: 'Build information; always 1.',

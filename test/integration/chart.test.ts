@@ -64,6 +64,7 @@ describe('the token-operator Helm chart', () => {
         providerTimeoutSeconds: 30,
         providerQps: 5,
         minOverlapSeconds: 300,
+        heapGrowingPercent: 80,
         'rolloutRestart.debounceSeconds': 30,
         'rolloutRestart.actAsReloader': true,
       }),
@@ -99,6 +100,7 @@ describe('the token-operator Helm chart', () => {
       providerTimeoutSeconds: 30,
       providerQps: 5,
       minOverlapSeconds: 300,
+      heapGrowingPercent: 80,
       rolloutDebounceSeconds: 30,
       actAsReloader: true,
       healthPort: 8080,
@@ -110,6 +112,10 @@ describe('the token-operator Helm chart', () => {
     expect(dcfg.watchNamespaces).toEqual([]);
     expect(dcfg.controllers).toEqual(['DeltaShareToken', 'AccessToken', 'DataToken']);
     expect(dcfg.actAsReloader).toBe(false);
+    expect(dcfg.heapGrowingPercent).toBe(50);
+    // the process-level memory settings the operator cannot set itself (bench/README.md)
+    expect(defaults.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2');
+    expect(defaults.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
     // every TOKEN_OPERATOR_* variable the chart sets is one the operator reads
     const read = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8');
     for (const e of defaults.filter((e) => e.name.startsWith('TOKEN_OPERATOR_') && e.name !== 'TOKEN_OPERATOR_VERSION')) {

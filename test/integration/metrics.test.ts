@@ -140,6 +140,8 @@ describe('operator metrics and health endpoints', () => {
     expect(providerCalls.every((s) => s.labels.provider && s.labels.call && s.labels.outcome)).toBe(true);
     expect(find(samples, 'token_operator_provider_call_duration_seconds_count').length).toBeGreaterThan(0);
     expect(find(samples, 'token_operator_kube_api_requests_total', { resource: 'secrets', verb: 'patch' }).length).toBeGreaterThan(0);
+    expect(find(samples, 'token_operator_kube_api_request_duration_seconds_count', { resource: 'deltasharetokens', verb: 'patch' })[0]?.value).toBeGreaterThanOrEqual(2);
+    expect(find(samples, 'token_operator_kube_api_request_duration_seconds_count', { verb: 'watch' })).toHaveLength(0);
     const build = find(samples, 'token_operator_build_info');
     expect(build).toHaveLength(1);
     expect(build[0]!.value).toBe(1);
