@@ -217,7 +217,9 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     );
   }
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
-  secrets.on((_event, secret) => {
+  // (Not on resync: the owners' own resync reconciles every token anyway; this one doubled the pass.)
+  secrets.on((event, secret) => {
+    if (event === 'resync') return;
     const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
     if (owner) controllers.get(owner.kind)?.enqueue(`${secret.metadata?.namespace}/${owner.name}`);
   });
