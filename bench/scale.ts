@@ -326,7 +326,7 @@ function histogramMeans(m: Map<string, number>, name: string, label: string): Ma
     if (part < 0) continue;
     const key = new RegExp(`${label}="([^"]*)"`).exec(k)?.[1] ?? '';
     const e = acc.get(key) ?? [0, 0];
-    e[part] += v;
+    e[part as 0 | 1] += v;
     acc.set(key, e);
   }
   return acc;

@@ -221,7 +221,11 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   secrets.on((event, secret) => {
     if (event === 'resync') return;
     const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
-    if (owner) controllers.get(owner.kind)?.enqueue(`${secret.metadata?.namespace}/${owner.name}`);
+    if (owner) controllers.get(owner.kind)?.notify(`${secret.metadata?.namespace}/${owner.name}`, event, secret.metadata?.resourceVersion);
+  });
+  secrets.onUpsert((secret) => {
+    const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
+    if (owner) controllers.get(owner.kind)?.noteOwnWrite(`${secret.metadata?.namespace}/${owner.name}`, secret.metadata?.resourceVersion);
   });
 
   let cachesSynced = false;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ObjectCache } from './informer.js';
+import type { InformerEvent, ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './work-queue.js';
@@ -31,17 +31,43 @@ export class Controller<T extends KubeObject> {
   readonly queue: WorkQueue;
   private workers: Promise<void>[] = [];
   private active = 0;
+  /**
+   * Keys being reconciled: the resourceVersions of events that arrived meanwhile, and of the
+   * objects this reconcile wrote. A write's watch echo can arrive before the write's own
+   * response (two connections); without this, each such echo queued a reconcile that found
+   * nothing to do. etcd revisions are unique across resources, so the resource's own writes
+   * and its Secrets' writes share one set.
+   */
+  private readonly inFlight = new Map<string, { seen: Set<string>; ours: Set<string>; other: boolean }>();
 
   constructor(private readonly o: ControllerOptions<T>) {
     this.queue = new WorkQueue({
       onDepth: (d) => o.metrics.queueDepth.set({ kind: o.kind }, d),
       onAdd: () => o.metrics.queueAdds.inc({ kind: o.kind }),
     });
-    o.informer.on((_event, obj) => this.enqueue(keyOfObj(obj)));
+    o.informer.on((event, obj) => this.notify(keyOfObj(obj), event, obj.metadata?.resourceVersion));
+    o.informer.onUpsert((obj) => this.noteOwnWrite(keyOfObj(obj), obj.metadata?.resourceVersion));
   }
 
   enqueue(key: string): void {
     this.queue.add(key);
+  }
+
+  /**
+   * A watch event concerning key (its resource, or an object it owns). Queued, unless that key is
+   * being reconciled right now: then it is decided when the reconcile ends (see inFlight).
+   */
+  notify(key: string, event: InformerEvent, resourceVersion: string | undefined): void {
+    const f = this.inFlight.get(key);
+    if (!f) return this.enqueue(key);
+    if (event === 'resync') return; // the running reconcile reads the same cache
+    if (event === 'delete' || resourceVersion === undefined) f.other = true;
+    else f.seen.add(resourceVersion);
+  }
+
+  /** An object the reconcile of key has just written (its resource, or an object it owns). */
+  noteOwnWrite(key: string, resourceVersion: string | undefined): void {
+    if (resourceVersion !== undefined) this.inFlight.get(key)?.ours.add(resourceVersion);
   }
 
   enqueueAll(): void {
@@ -66,6 +92,8 @@ export class Controller<T extends KubeObject> {
       const key = await this.queue.get();
       if (key === undefined) return;
       this.active++;
+      const flight = { seen: new Set<string>(), ours: new Set<string>(), other: false };
+      this.inFlight.set(key, flight);
       const log = this.o.logger.child({ kind: this.o.kind, key, reconcileId: randomBytes(4).toString('hex') });
       const end = this.o.metrics.reconcileDuration.startTimer({ kind: this.o.kind });
       try {
@@ -80,6 +108,9 @@ export class Controller<T extends KubeObject> {
       } finally {
         end();
         this.active--;
+        this.inFlight.delete(key);
+        // someone else's change arrived while we worked: look again (the queue runs it after done)
+        if (flight.other || [...flight.seen].some((rv) => !flight.ours.has(rv))) this.queue.add(key);
         this.queue.done(key);
       }
     }

@@ -24,6 +24,7 @@ export interface InformerOptions<T> {
 export class Informer<T extends KubeObject> {
   private readonly store = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
+  private readonly upsertHandlers: Array<(obj: T) => void> = [];
   private resourceVersion = '';
   private readonly abort = new AbortController();
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -42,6 +43,11 @@ export class Informer<T extends KubeObject> {
     this.handlers.push(handler);
   }
 
+  /** Called with every object our own writes returned (upsert): lets a controller tell its echoes from others' changes. */
+  onUpsert(handler: (obj: T) => void): void {
+    this.upsertHandlers.push(handler);
+  }
+
   get(namespace: string | undefined, name: string): T | undefined {
     return this.store.get(keyFor(namespace, name));
   }
@@ -56,6 +62,7 @@ export class Informer<T extends KubeObject> {
    * wrote, instead of a stale copy that could make it repeat a provider call.
    */
   upsert(obj: T): void {
+    for (const h of this.upsertHandlers) h(obj);
     const key = keyOf(obj);
     const old = this.store.get(key);
     if (old && newerThan(old, obj)) return;
@@ -256,6 +263,7 @@ export interface ObjectCache<T extends KubeObject> {
   list(): T[];
   upsert(obj: T): void;
   on(handler: InformerHandler<T>): void;
+  onUpsert(handler: (obj: T) => void): void;
   start(): void;
   stop(): void;
   readonly synced: Promise<unknown>;
@@ -282,6 +290,9 @@ export class InformerSet<T extends KubeObject> implements ObjectCache<T> {
   }
   on(handler: InformerHandler<T>): void {
     for (const i of this.byNs.values()) i.on(handler);
+  }
+  onUpsert(handler: (obj: T) => void): void {
+    for (const i of this.byNs.values()) i.onUpsert(handler);
   }
   start(): void {
     for (const i of this.byNs.values()) i.start();

@@ -190,7 +190,10 @@ function executor<C>(v: Variant<C>) {
     status.conditions = setCondition(status.conditions, REVOKE_SENT, ctx.now, res.metadata.generation);
     const path = resourcePath({ group: GROUP, version: VERSION, plural: 'accesstokens' }, res.metadata.namespace, res.metadata.name);
     const written = await patchStatus(ctx.env.client, path, res.status, status);
-    if (written) res.status = structuredClone(written.status) as AccessTokenStatus;
+    if (written) {
+      res.status = structuredClone(written.status) as AccessTokenStatus;
+      ctx.cacheWritten(written);
+    }
   }
 
   /** Sets status.pendingRefreshSince on the API server now, not at the end of the reconcile. */
@@ -202,7 +205,10 @@ function executor<C>(v: Variant<C>) {
     const written = await patchStatus(ctx.env.client, path, res.status, status);
     // The shared skeleton diffs its final status write against res.status: keep that
     // baseline equal to what the server now holds, so clearing the mark is written too.
-    if (written) res.status = structuredClone(written.status) as AccessTokenStatus;
+    if (written) {
+      res.status = structuredClone(written.status) as AccessTokenStatus;
+      ctx.cacheWritten(written);
+    }
   }
 
   async function persist(res: AccessToken, ctx: KindContext, u: Unwritten<C>): Promise<KindOutcome> {

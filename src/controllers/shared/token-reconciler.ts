@@ -79,6 +79,11 @@ export interface KindContext {
   status: CommonStatus;
   /** records an event on the resource now (and counts issued/rotated credentials) */
   emit(type: EventType, reason: string, message: string): void;
+  /**
+   * Hands the resource as a kind's own mid-reconcile status write returned it to the cache, so
+   * that write's watch echo is recognised as ours and does not queue another reconcile.
+   */
+  cacheWritten(obj: KubeObject): void;
 }
 
 export interface TokenKind<R extends AnyResource> {
@@ -135,6 +140,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
         env.events.record(res as unknown as KubeObject, type, reason, message);
         if (reason === 'Issued' || reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: reason.toLowerCase() });
       },
+      cacheWritten: (obj) => informer.upsert(obj),
     };
 
     if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);
