@@ -11,7 +11,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --legacy-peer-deps --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+# tsc directly: the npm scripts go through scripts/with-node.sh, which is not in the build context
+RUN npx --no-install tsc -p tsconfig.build.json
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

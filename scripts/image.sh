@@ -73,8 +73,16 @@ if ! podman image exists "$BASE"; then
 fi
 
 started=$(date +%s)
-podman build --pull=never --network=host --format docker -t "$IMAGE" -f Dockerfile . 2>&1 | tee "$work/build.log" | grep -E '^(STEP|COMMIT|Successfully|Error)' || true
-if ! podman image exists "$IMAGE"; then echo "image.sh: build failed (see $work/build.log)" >&2; exit 1; fi
+# An image left by an earlier build must not stand in for this one (a failed build kept the old tag).
+podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+status=0
+podman build --pull=never --network=host --format docker -t "$IMAGE" -f Dockerfile . >"$work/build.log" 2>&1 || status=$?
+grep -E '^(STEP|COMMIT|Successfully|Error)' "$work/build.log" || true
+if [ "$status" -ne 0 ] || ! podman image exists "$IMAGE"; then
+  echo "image.sh: build failed (exit $status):" >&2
+  tail -20 "$work/build.log" >&2
+  exit 1
+fi
 echo "image.sh: built $IMAGE in $(($(date +%s) - started))s ($(podman image inspect "$IMAGE" --format '{{.Size}}') bytes)"
 [ "$mode" = build ] && exit 0
 
