@@ -218,14 +218,20 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   }
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
   // (Not on resync: the owners' own resync reconciles every token anyway; this one doubled the pass.)
+  const ownerOf = (secret: KubeObject) => {
+    const ref = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
+    const controller = ref && controllers.get(ref.kind);
+    return controller && { controller, key: `${secret.metadata?.namespace}/${ref.name}` };
+  };
   secrets.on((event, secret) => {
     if (event === 'resync') return;
-    const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
-    if (owner) controllers.get(owner.kind)?.notify(`${secret.metadata?.namespace}/${owner.name}`, event, secret.metadata?.resourceVersion);
+    const o = ownerOf(secret);
+    o?.controller.notify(o.key, event, secret.metadata?.resourceVersion);
   });
+  // our own Secret writes, so their watch echoes do not wake the owner again
   secrets.onUpsert((secret) => {
-    const owner = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
-    if (owner) controllers.get(owner.kind)?.noteOwnWrite(`${secret.metadata?.namespace}/${owner.name}`, secret.metadata?.resourceVersion);
+    const o = ownerOf(secret);
+    o?.controller.noteOwnWrite(o.key, secret.metadata?.resourceVersion);
   });
 
   let cachesSynced = false;

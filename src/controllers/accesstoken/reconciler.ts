@@ -1,10 +1,8 @@
-import { GROUP, VERSION, type AccessToken, type AccessTokenStatus } from '../../api/index.js';
+import type { AccessToken, AccessTokenStatus } from '../../api/index.js';
 import { isProviderError } from '../../providers/errors.js';
 import type { GnapProvider } from '../../providers/gnap/index.js';
 import { getCondition, setCondition } from '../../runtime/conditions.js';
 import { crashPoint } from '../../runtime/crash-points.js';
-import { resourcePath } from '../../runtime/kube-client.js';
-import { patchStatus } from '../../runtime/status-writer.js';
 import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader } from '../shared/inputs.js';
@@ -188,12 +186,7 @@ function executor<C>(v: Variant<C>) {
   async function markRevokeSent(res: AccessToken, ctx: KindContext): Promise<void> {
     const status = statusOf(ctx);
     status.conditions = setCondition(status.conditions, REVOKE_SENT, ctx.now, res.metadata.generation);
-    const path = resourcePath({ group: GROUP, version: VERSION, plural: 'accesstokens' }, res.metadata.namespace, res.metadata.name);
-    const written = await patchStatus(ctx.env.client, path, res.status, status);
-    if (written) {
-      res.status = structuredClone(written.status) as AccessTokenStatus;
-      ctx.cacheWritten(written);
-    }
+    await ctx.writeStatusNow();
   }
 
   /** Sets status.pendingRefreshSince on the API server now, not at the end of the reconcile. */
@@ -201,14 +194,8 @@ function executor<C>(v: Variant<C>) {
     const status = statusOf(ctx);
     if (status.pendingRefreshSince) return; // a recovery keeps the first mark
     status.pendingRefreshSince = ctx.now.toISOString();
-    const path = resourcePath({ group: GROUP, version: VERSION, plural: 'accesstokens' }, res.metadata.namespace, res.metadata.name);
-    const written = await patchStatus(ctx.env.client, path, res.status, status);
-    // The shared skeleton diffs its final status write against res.status: keep that
-    // baseline equal to what the server now holds, so clearing the mark is written too.
-    if (written) {
-      res.status = structuredClone(written.status) as AccessTokenStatus;
-      ctx.cacheWritten(written);
-    }
+    // (the final write then diffs against this one, so clearing the mark is written too)
+    await ctx.writeStatusNow();
   }
 
   async function persist(res: AccessToken, ctx: KindContext, u: Unwritten<C>): Promise<KindOutcome> {

@@ -80,10 +80,11 @@ export interface KindContext {
   /** records an event on the resource now (and counts issued/rotated credentials) */
   emit(type: EventType, reason: string, message: string): void;
   /**
-   * Hands the resource as a kind's own mid-reconcile status write returned it to the cache, so
-   * that write's watch echo is recognised as ours and does not queue another reconcile.
+   * Writes the status built so far now, not at the end of the reconcile: for marks that must be on
+   * the API server before a provider call. The final write then diffs against what this one left,
+   * and the cache holds it, so its watch echo is known as ours and queues no other reconcile.
    */
-  cacheWritten(obj: KubeObject): void;
+  writeStatusNow(): Promise<void>;
 }
 
 export interface TokenKind<R extends AnyResource> {
@@ -140,7 +141,12 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
         env.events.record(res as unknown as KubeObject, type, reason, message);
         if (reason === 'Issued' || reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: reason.toLowerCase() });
       },
-      cacheWritten: (obj) => informer.upsert(obj),
+      writeStatusNow: async () => {
+        const written = await patchStatus(env.client, path, res.status, ctx.status);
+        if (!written) return;
+        res.status = structuredClone(written.status) as R['status'];
+        informer.upsert(written);
+      },
     };
 
     if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);

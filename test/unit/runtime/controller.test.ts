@@ -38,22 +38,19 @@ class Cache implements ObjectCache<KubeObject> {
 
 const obj = (rv: string): KubeObject => ({ apiVersion: 'v1', kind: 'X', metadata: { namespace: 'ns', name: 'a', resourceVersion: rv } });
 
+function controller(cache: Cache, reconcile: () => Promise<object>): Controller<KubeObject> {
+  return new Controller<KubeObject>({ kind: 'X', informer: cache, workers: 1, logger: pino({ level: 'silent' }), metrics: new OperatorMetrics('test', false), reconcile });
+}
+
 /** runs the controller until idle; `during` runs inside the first reconcile */
 async function run(during: (cache: Cache, ctl: Controller<KubeObject>) => void): Promise<number> {
   const cache = new Cache();
   let calls = 0;
-  const ctl = new Controller<KubeObject>({
-    kind: 'X',
-    informer: cache,
-    workers: 1,
-    logger: pino({ level: 'silent' }),
-    metrics: new OperatorMetrics('test', false),
-    reconcile: async () => {
-      calls++;
-      if (calls === 1) during(cache, ctl);
-      await new Promise((r) => setTimeout(r, 5));
-      return {};
-    },
+  const ctl: Controller<KubeObject> = controller(cache, async () => {
+    calls++;
+    if (calls === 1) during(cache, ctl);
+    await new Promise((r) => setTimeout(r, 5));
+    return {};
   });
   ctl.start();
   ctl.enqueue('ns/a');
@@ -83,14 +80,7 @@ describe('Controller: events during a reconcile', () => {
   it('queues events normally when the key is not being reconciled', async () => {
     const cache = new Cache();
     let calls = 0;
-    const ctl = new Controller<KubeObject>({
-      kind: 'X',
-      informer: cache,
-      workers: 1,
-      logger: pino({ level: 'silent' }),
-      metrics: new OperatorMetrics('test', false),
-      reconcile: async () => (calls++, {}),
-    });
+    const ctl = controller(cache, async () => (calls++, {}));
     ctl.start();
     cache.event('update', '3');
     await new Promise((r) => setTimeout(r, 20));
