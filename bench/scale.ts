@@ -30,6 +30,7 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { Informer } from '../src/runtime/informer.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
+import { applySecret, MANAGED_BY_LABEL } from '../src/runtime/secret-writer.js';
 
 const arg = (name: string, def: string) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -89,6 +90,9 @@ interface Row {
   opCpu: [number, number, number];
   /** CPU seconds used by the floor run: [API server, bench process (simulator + floor client)] */
   floorCpu: [number, number];
+  /** the design floor (designFloor): seconds, and CPU seconds [API server, bench process] */
+  designFloorS: number;
+  designFloorCpu: [number, number];
 }
 
 async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -225,7 +229,9 @@ async function createTokens(client: KubeClient, sims: Sims, prefix: string, n: n
   }
   await pool(items, 64, async (it) => {
     if (withCreds) await seed(client, sims, it);
-    await client.create(crPath(it.kind, it.ns), tokenObject(sims, it));
+    const obj = tokenObject(sims, it);
+    obj.metadata = { ...obj.metadata, labels: { [RUN_LABEL]: prefix } };
+    await client.create(crPath(it.kind, it.ns), obj);
   });
   return items;
 }
@@ -400,7 +406,8 @@ async function floorCalls(sims: Sims): Promise<Partial<Record<Kind, () => Promis
 async function floor(client: KubeClient, sims: Sims, items: Item[]): Promise<number> {
   const calls = await floorCalls(sims);
   const started = performance.now();
-  await pool(items, WORKERS, async ({ ns, name, kind }) => {
+  // the operator runs WORKERS reconciles per kind at once: the same total here
+  await pool(items, WORKERS * KINDS.length, async ({ ns, name, kind }) => {
     const r = await calls[kind]!();
     await r.text();
     if (!r.ok) throw new Error(`floor: ${kind} provider call answered ${r.status}`);
@@ -408,6 +415,72 @@ async function floor(client: KubeClient, sims: Sims, items: Item[]): Promise<num
     await client.patch(`${crPath(kind, ns, name)}/status`, { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Floor', message: '', lastTransitionTime: new Date().toISOString() }] } }, 'merge');
   });
   return (performance.now() - started) / 1000;
+}
+
+/** the Secrets a token of each kind reads its inputs from (as seed() creates them) */
+const inputSecrets = (kind: Kind, name: string): string[] =>
+  kind === 'dds' ? [`creds-${name}`] : kind === 'gnap' ? [`${name}-key`, `${name}-grant`] : ['privicore-profile', `${name}-data`];
+/** which simulator serves each kind (the names providerLogs uses) */
+const SIM_OF: Record<Kind, string> = { dds: 'dds', gnap: 'gnap', datatoken: 'privicore' };
+const RUN_LABEL = 'bench.token-operator.io/run';
+
+/**
+ * The design floor: what any operator must do per token to give the design's guarantees
+ * (ARCHITECTURE.md), with none of this operator's machinery. Watches of the three kinds and of
+ * its managed Secrets (an operator's cache), then per token at the operator's concurrency: GET
+ * its input Secrets, for GNAP a status mark before the call (the old token dies at once), as
+ * many provider calls as the operator made per token of that kind, the state Secret (POST),
+ * the target Secret (server-side apply), the status patch, and an Event in the background.
+ * The operator over this is what its own implementation costs; this over the bare floor is
+ * what the guarantees cost.
+ */
+async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsPerToken: Record<Kind, number>): Promise<number> {
+  const calls = await floorCalls(sims);
+  const started = performance.now();
+  const selector = `${RUN_LABEL}=dfloor`;
+  const crs = Object.fromEntries(Object.entries(KIND_INFO).map(([k, { plural }]) => [k, new Informer<KubeObject>(client, {
+    path: `/apis/token-operator.io/v1alpha1/${plural}`, labelSelector: selector, logger: pino({ level: 'silent' }),
+  })])) as Record<Kind, Informer<KubeObject>>;
+  const secrets = new Informer<KubeObject>(client, { path: '/api/v1/secrets', labelSelector: `${MANAGED_BY_LABEL}=token-operator,${selector}`, logger: pino({ level: 'silent' }) });
+  const informers = [...Object.values(crs), secrets];
+  for (const i of informers) i.start();
+  await Promise.all(informers.map((i) => i.synced));
+  const events: Array<Promise<unknown>> = [];
+  await pool(items, WORKERS * KINDS.length, async ({ ns, name, kind }) => {
+    const cr = crs[kind].get(ns, name);
+    if (!cr?.metadata?.uid) throw new Error(`design floor: ${kind} ${ns}/${name} not in the cache`);
+    const owner = { apiVersion: 'token-operator.io/v1alpha1', kind: KIND_INFO[kind].kind, name, uid: cr.metadata.uid };
+    const status = `${crPath(kind, ns, name)}/status`;
+    for (const s of inputSecrets(kind, name)) await client.get(`/api/v1/namespaces/${ns}/secrets/${s}`);
+    if (kind === 'gnap') await client.patch(status, { status: { pendingRefreshSince: new Date().toISOString() } }, 'merge');
+    for (let c = 0; c < callsPerToken[kind]; c++) {
+      const r = await calls[kind]!();
+      await r.text();
+      if (!r.ok) throw new Error(`design floor: ${kind} provider call answered ${r.status}`);
+    }
+    const data = { bearerToken: `x-${ns}-${name}` };
+    await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      metadata: { name: `token-operator-state-${owner.uid}`, labels: { 'token-operator.io/state': 'true' }, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
+      data: { 'state.json': Buffer.from(JSON.stringify({ version: 1, revision: 1, data })).toString('base64') },
+    });
+    await applySecret(client, { namespace: ns, name: `${name}${KIND_INFO[kind].targetSuffix}`, owner, data, labels: { [RUN_LABEL]: 'dfloor' }, annotations: { 'token-operator.io/revision': '1' } });
+    const now = new Date();
+    await client.patch(status, { status: {
+      observedGeneration: cr.metadata.generation, revision: 1, secretHMAC: `hmac-sha256:${'0'.repeat(32)}`, lastRotationTime: now.toISOString(),
+      expirationTime: new Date(now.getTime() + 86_400_000).toISOString(), pendingRefreshSince: null,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'Issued', message: `Secret ${name}${KIND_INFO[kind].targetSuffix} revision 1`, lastTransitionTime: now.toISOString(), observedGeneration: cr.metadata.generation }],
+    } }, 'merge');
+    events.push(client.create(`/api/v1/namespaces/${ns}/events`, {
+      apiVersion: 'v1', kind: 'Event', metadata: { name: `${name}.${now.getTime().toString(16)}`, namespace: ns },
+      involvedObject: { ...owner, namespace: ns }, type: 'Normal', reason: 'Issued', message: `Secret ${name} revision 1`,
+      source: { component: 'token-operator' }, firstTimestamp: now.toISOString(), lastTimestamp: now.toISOString(), count: 1,
+    }));
+  });
+  await Promise.all(events);
+  const s = (performance.now() - started) / 1000;
+  for (const i of informers) i.stop();
+  return s;
 }
 
 async function runSize(n: number): Promise<Row> {
@@ -432,6 +505,7 @@ async function runSize(n: number): Promise<Row> {
     await settle(cp.pid);
     const port = await freePort();
     const providerBefore = providerCalls(sims);
+    const bySimBefore = new Map(providerLogs(sims).map((l) => [l.sim, l.length]));
     const started = performance.now();
     const apiCpu0 = cpuSeconds(cp.pid);
     const self0 = selfCpu();
@@ -453,6 +527,11 @@ async function runSize(n: number): Promise<Row> {
     const opCpu: [number, number, number] = [cpuSeconds(cp.pid) - apiCpu0, cpuSeconds(op.pid!), selfCpu() - self0];
     const converged = await scrape(port);
     const providerCallsN = providerCalls(sims) - providerBefore;
+    // provider calls per token of each kind while converging: the design floor makes as many
+    const callsPerToken = Object.fromEntries(KINDS.map((k) => {
+      const sim = providerLogs(sims).find((l) => l.sim === SIM_OF[k])!;
+      return [k, Math.max(1, Math.round((sim.length - bySimBefore.get(sim.sim)!) / opItems.filter((it) => it.kind === k).length))];
+    })) as Record<Kind, number>;
     console.error(`[n=${n}] reconciles ${sumMetric(converged, 'token_operator_reconcile_total')}, queue adds ${sumMetric(converged, 'token_operator_workqueue_adds_total')}`);
     console.error(`[n=${n}] Ready by kind ${JSON.stringify(tracker.readyByPlural())}; provider calls by simulator ${providerLogs(sims).map((l) => `${l.sim}:${l.length}`).join(' ')}`);
     console.error(`[n=${n}] where a reconcile's time goes (means): ${latencyMeans(converged)}`);
@@ -514,11 +593,20 @@ async function runSize(n: number): Promise<Row> {
     const floorS = await floor(client, sims, floorItems);
     const floorCpu: [number, number] = [cpuSeconds(cp.pid) - floorApi0, selfCpu() - floorSelf0];
     console.error(`[n=${n}] floor: ${floorS.toFixed(1)}s`);
+    const dfloorItems = await createTokens(client, sims, 'dfloor', n, true);
+    await settle(cp.pid);
+    const dfloorApi0 = cpuSeconds(cp.pid);
+    const dfloorSelf0 = selfCpu();
+    const designFloorS = await designFloor(client, sims, dfloorItems, callsPerToken);
+    const designFloorCpu: [number, number] = [cpuSeconds(cp.pid) - dfloorApi0, selfCpu() - dfloorSelf0];
+    console.error(`[n=${n}] design floor (provider calls per token ${JSON.stringify(callsPerToken)}): ${designFloorS.toFixed(1)}s`);
     tracker.stop();
     return {
       n,
       operatorS,
       floorS,
+      designFloorS,
+      designFloorCpu,
       peakRssMiB: mem.hwm,
       peakHeapMiB: peakHeap,
       apiByVerb: apiByVerb(converged),
@@ -546,11 +634,12 @@ for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
 console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${CONVERGE_RESYNC}s while converging and ${RESYNC}s after a restart for steady state and herd, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
-console.log('| tokens | operator s | floor s | ratio | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| tokens | operator s | floor s | ratio | design floor s | operator / design floor | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) | CPU s design floor run (API server / sim+client) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const verbs = Object.entries(r.apiByVerb).sort().map(([v, c]) => `${v}:${c}`).join(' ');
   const cpu = r.opCpu.map((c) => fmt(c)).join(' / ');
   const floorCpu = r.floorCpu.map((c) => fmt(c)).join(' / ');
-  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} |`);
+  const designFloorCpu = r.designFloorCpu.map((c) => fmt(c)).join(' / ');
+  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.designFloorS)} | ${fmt(r.operatorS / r.designFloorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} | ${designFloorCpu} |`);
 }

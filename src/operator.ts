@@ -14,6 +14,7 @@ import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js
 import { createOidcProvider } from './providers/oidc/index.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
 import { Controller } from './runtime/controller.js';
+import { WorkerPool } from './runtime/worker-pool.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { startHealthServer } from './runtime/health.js';
 import { Informer, InformerSet, type ObjectCache } from './runtime/informer.js';
@@ -208,12 +209,14 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
 
   const controllers = new Map<string, Controller<KubeObject>>();
   const crCaches: ObjectCache<KubeObject>[] = [];
+  // `workers` per kind, pooled: a kind with a backlog uses the slots the others leave idle
+  const pool = new WorkerPool(cfg.workers * Math.max(1, kinds.length));
   for (const kind of kinds) {
     const informer = cache(client, logger, cfg, { group: GROUP, version: VERSION, plural: kind.plural });
     crCaches.push(informer);
     controllers.set(
       kind.kind,
-      new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: cfg.workers, logger, metrics }),
+      new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: pool.size, pool, logger, metrics }),
     );
   }
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.

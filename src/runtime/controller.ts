@@ -4,6 +4,7 @@ import type { InformerEvent, ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './work-queue.js';
+import type { WorkerPool } from './worker-pool.js';
 
 export interface ReconcileResult {
   /** look again after this long (scheduled rotation, back-off); undefined = only on change */
@@ -16,7 +17,10 @@ export interface ControllerOptions<T extends KubeObject> {
   kind: string;
   informer: ObjectCache<T>;
   reconcile: ReconcileFn;
+  /** how many keys may be reconciled at once; with a pool, at most as many as it has free slots */
   workers: number;
+  /** slots shared with the other controllers of the process (worker-pool.ts) */
+  pool?: WorkerPool;
   logger: Logger;
   metrics: OperatorMetrics;
 }
@@ -30,7 +34,12 @@ export interface ControllerOptions<T extends KubeObject> {
 export class Controller<T extends KubeObject> {
   readonly queue: WorkQueue;
   private workers: Promise<void>[] = [];
-  private active = 0;
+  private stopping = false;
+  /**
+   * Keys taken from the queue that wait for a pool slot: their reconcile has read nothing yet
+   * and will read the cache as it is when it starts, so events for them need no second look.
+   */
+  private readonly waitingForSlot = new Set<string>();
   /**
    * Keys being reconciled: the resourceVersions of events that arrived meanwhile, and of the
    * objects this reconcile wrote. A write's watch echo can arrive before the write's own
@@ -58,6 +67,7 @@ export class Controller<T extends KubeObject> {
    * being reconciled right now: then it is decided when the reconcile ends (see inFlight).
    */
   notify(key: string, event: InformerEvent, resourceVersion: string | undefined): void {
+    if (this.waitingForSlot.has(key)) return;
     const f = this.inFlight.get(key);
     if (!f) return this.enqueue(key);
     if (event === 'resync') return; // the running reconcile reads the same cache
@@ -74,15 +84,12 @@ export class Controller<T extends KubeObject> {
     for (const obj of this.o.informer.list()) this.enqueue(keyOfObj(obj));
   }
 
-  get busy(): number {
-    return this.active;
-  }
-
   start(): void {
     for (let i = 0; i < this.o.workers; i++) this.workers.push(this.worker());
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.queue.shutdown();
     await Promise.all(this.workers);
   }
@@ -91,7 +98,16 @@ export class Controller<T extends KubeObject> {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.active++;
+      if (this.o.pool) {
+        this.waitingForSlot.add(key);
+        await this.o.pool.acquire();
+        this.waitingForSlot.delete(key);
+        if (this.stopping) {
+          this.o.pool.release();
+          this.queue.done(key);
+          return;
+        }
+      }
       const flight = { seen: new Set<string>(), ours: new Set<string>(), other: false };
       this.inFlight.set(key, flight);
       const log = this.o.logger.child({ kind: this.o.kind, key, reconcileId: randomBytes(4).toString('hex') });
@@ -107,7 +123,7 @@ export class Controller<T extends KubeObject> {
         log.warn({ err: e instanceof Error ? e.message : String(e), retryInMs: delay }, 'reconcile failed');
       } finally {
         end();
-        this.active--;
+        this.o.pool?.release();
         this.inFlight.delete(key);
         // someone else's change arrived while we worked: look again (the queue runs it after done)
         if (flight.other || [...flight.seen].some((rv) => !flight.ours.has(rv))) this.queue.add(key);

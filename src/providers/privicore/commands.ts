@@ -115,6 +115,9 @@ export async function waitForCommand(
   const started = ctx.elapsedMs();
   let pause = ctx.polling.intervalMs;
   for (;;) {
+    // A 202 means queued, not done: a look straight away only finds it pending (one wasted
+    // call per command), so even the first look waits a short pause.
+    await ctx.sleep(pause);
     const status = await authorized((token) => commandStatus(ctx, token, commandId));
     if (status.state === 'succeeded') {
       return {
@@ -130,14 +133,13 @@ export async function waitForCommand(
         code: 'rejected',
       });
     }
+    pause = Math.min(Math.round(pause * 1.5), ctx.polling.maxIntervalMs);
     if (ctx.elapsedMs() - started + pause > ctx.polling.commandTimeoutMs) {
       throw new ProviderError('Retryable', `${opts.call}: command still pending after ${ctx.polling.commandTimeoutMs / 1000}s`, {
         ...where(opts.call),
         code: 'command_timeout',
       });
     }
-    await ctx.sleep(pause);
-    pause = Math.min(Math.round(pause * 1.5), ctx.polling.maxIntervalMs);
   }
 }
 

@@ -14,7 +14,7 @@ export const AUTH_HEADER = 'X-DPT-AUTHORIZATION';
  * done" (§3.7 gotcha 1), so each write is followed by a bounded poll.
  */
 export interface PollingOptions {
-  /** first pause between two status polls */
+  /** pause before the first status poll of a command, and the first pause between two */
   intervalMs: number;
   /** the pause grows by half each time up to this */
   maxIntervalMs: number;
@@ -25,7 +25,7 @@ export interface PollingOptions {
 }
 
 export const DEFAULT_POLLING: PollingOptions = {
-  intervalMs: 250,
+  intervalMs: 100,
   maxIntervalMs: 2_000,
   commandTimeoutMs: 30_000,
   settleTimeoutMs: 10_000,

@@ -4,6 +4,7 @@ import { Controller } from '../../../src/runtime/controller.js';
 import type { InformerEvent, InformerHandler, ObjectCache } from '../../../src/runtime/informer.js';
 import type { KubeObject } from '../../../src/runtime/kube-client.js';
 import { OperatorMetrics } from '../../../src/runtime/metrics.js';
+import { WorkerPool } from '../../../src/runtime/worker-pool.js';
 
 /**
  * Watch events that arrive while their key is being reconciled: the echo of the reconcile's own
@@ -38,9 +39,19 @@ class Cache implements ObjectCache<KubeObject> {
 
 const obj = (rv: string): KubeObject => ({ apiVersion: 'v1', kind: 'X', metadata: { namespace: 'ns', name: 'a', resourceVersion: rv } });
 
-function controller(cache: Cache, reconcile: () => Promise<object>): Controller<KubeObject> {
-  return new Controller<KubeObject>({ kind: 'X', informer: cache, workers: 1, logger: pino({ level: 'silent' }), metrics: new OperatorMetrics('test', false), reconcile });
+function controller(cache: Cache, reconcile: (key: string) => Promise<object>, pool?: WorkerPool, workers = pool?.size ?? 1): Controller<KubeObject> {
+  return new Controller<KubeObject>({
+    kind: 'X',
+    informer: cache,
+    workers,
+    ...(pool ? { pool } : {}),
+    logger: pino({ level: 'silent' }),
+    metrics: new OperatorMetrics('test', false),
+    reconcile,
+  });
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** runs the controller until idle; `during` runs inside the first reconcile */
 async function run(during: (cache: Cache, ctl: Controller<KubeObject>) => void): Promise<number> {
@@ -88,5 +99,69 @@ describe('Controller: events during a reconcile', () => {
     await new Promise((r) => setTimeout(r, 20));
     await ctl.stop();
     expect(calls).toBe(1);
+  });
+});
+
+describe('Controller: reconcile slots shared between kinds', () => {
+  /** two controllers on one pool; reconciles take `ms`; records how many ran at once, per controller and overall */
+  function pair(size: number, ms: number) {
+    const pool = new WorkerPool(size);
+    const now = { a: 0, b: 0, all: 0 };
+    const max = { a: 0, b: 0, all: 0 };
+    const order: string[] = [];
+    const make = (name: 'a' | 'b') =>
+      controller(new Cache(), async (key) => {
+        now[name]++;
+        now.all++;
+        max[name] = Math.max(max[name], now[name]);
+        max.all = Math.max(max.all, now.all);
+        order.push(`${name}:${key}`);
+        await sleep(ms);
+        now[name]--;
+        now.all--;
+        return {};
+      }, pool);
+    return { pool, a: make('a'), b: make('b'), max, order };
+  }
+
+  it('lets a kind with a backlog use the slots the idle kind leaves free', async () => {
+    const { a, b, max } = pair(4, 20);
+    a.start();
+    b.start();
+    for (let i = 0; i < 8; i++) a.enqueue(`ns/k${i}`);
+    await sleep(120);
+    await Promise.all([a.stop(), b.stop()]);
+    expect(max.a).toBe(4);
+  });
+
+  it('never runs more reconciles than the pool has slots, and serves the other kind as soon as a slot frees', async () => {
+    const { a, b, max, order } = pair(2, 20);
+    a.start();
+    b.start();
+    for (let i = 0; i < 6; i++) a.enqueue(`ns/k${i}`);
+    await sleep(5);
+    b.enqueue('ns/late');
+    await sleep(200);
+    await Promise.all([a.stop(), b.stop()]);
+    expect(max.all).toBe(2);
+    expect(order).toHaveLength(7);
+    // a's two running reconciles end, then b's waiting worker is first in line
+    expect(order.indexOf('b:ns/late')).toBeLessThanOrEqual(3);
+  });
+
+  it('does not reconcile twice for an event that arrived while the key waited for a slot', async () => {
+    // two workers, one slot (the other controllers hold the rest): the second key is taken and waits
+    const pool = new WorkerPool(1);
+    const cache = new Cache();
+    const calls: string[] = [];
+    const ctl = controller(cache, async (key) => (calls.push(key), await sleep(20), {}), pool, 2);
+    ctl.start();
+    ctl.enqueue('ns/first');
+    ctl.enqueue('ns/a');
+    await sleep(5); // ns/first runs, ns/a holds its key and waits for the slot
+    cache.event('update', '11');
+    await sleep(80);
+    await ctl.stop();
+    expect(calls).toEqual(['ns/first', 'ns/a']);
   });
 });

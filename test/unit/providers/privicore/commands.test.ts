@@ -56,6 +56,15 @@ describe('waitForCommand against the simulator', () => {
     expect(calls('GET /request-status/:id')).toBe(0);
   });
 
+  it('waits before its first look: a command that settles within the first pause costs one status poll', async () => {
+    const { provider, calls } = await harness({
+      sim: { commandDelayMs: 20 },
+      provider: { polling: { intervalMs: 60, maxIntervalMs: 100, commandTimeoutMs: 2_000, settleTimeoutMs: 500 } },
+    });
+    await provider.reserveTokenSpace('reports');
+    expect(calls('POST /request-status/:id')).toBe(1);
+  });
+
   it('falls back to GET when POST is not allowed (official docs dialect) and stays there', async () => {
     const { provider, calls } = await harness({ sim: { settings: { dialect: 'docs' } } });
     const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: 'docs/dialect' });
