@@ -23,8 +23,8 @@ export const OperatorConfig = z.object({
   allowInsecureHttp: z.boolean().default(false),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   providerTimeoutSeconds: z.coerce.number().min(1).default(15),
-  /** requests per second to each provider host, shared by all resources (burst = 2×) */
-  providerQps: z.coerce.number().min(0.1).default(20),
+  /** requests per second to each provider host, shared by all resources: never more in any one second (no burst) */
+  providerQps: z.coerce.number().min(0.1).max(10_000).default(20),
   /** enable only some controllers, e.g. ["DeltaShareToken"] */
   controllers: z.array(z.enum(['DeltaShareToken', 'AccessToken', 'DataToken'])).default(['DeltaShareToken', 'AccessToken', 'DataToken']),
   /** rotations of one Secret within this window restart its workloads once, with the latest revision */

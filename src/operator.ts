@@ -181,7 +181,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
   };
-  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps, burst: Math.max(1, Math.round(cfg.providerQps * 2)) } });
+  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
   const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.

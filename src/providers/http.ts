@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { TokenBucket } from '../schedule/token-bucket.js';
+import { WindowLimiter } from '../schedule/window-limiter.js';
 import { ProviderError, kindForStatus, parseRetryAfter } from './errors.js';
 
 /**
@@ -39,25 +39,28 @@ export interface HttpOptions {
   now?: () => number;
   /**
    * Requests per second allowed to each provider host (origin), shared by every resource:
-   * a thundering herd of due rotations is smoothed here instead of hitting the vendor.
+   * a thundering herd of due rotations is smoothed here instead of hitting the vendor. No
+   * window of a second ever holds more (window-limiter.ts).
    */
-  perHostRate?: { qps: number; burst: number };
+  perHostRate?: { qps: number };
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BODY = 1024 * 1024;
+/** the rate window is widened by this much: calls that leave a second apart can arrive closer after network jitter */
+const RATE_WINDOW_MARGIN_MS = 50;
 
 /** A fetch-based HttpClient; `provider`/`call` name the request in errors and metrics. */
 export function fetchHttpClient(opts: HttpOptions = {}): HttpClient {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  const buckets = new Map<string, TokenBucket>();
+  const limiters = new Map<string, WindowLimiter>();
   const limit = opts.perHostRate;
   return async (req) => {
     if (limit) {
       const origin = new URL(req.url).origin;
-      let bucket = buckets.get(origin);
-      if (!bucket) buckets.set(origin, (bucket = new TokenBucket(limit.qps, limit.burst)));
-      await bucket.take();
+      let limiter = limiters.get(origin);
+      if (!limiter) limiters.set(origin, (limiter = WindowLimiter.perSecond(limit.qps, RATE_WINDOW_MARGIN_MS)));
+      await limiter.take();
     }
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     let body: string | undefined;

@@ -271,10 +271,9 @@ describe('provider faults: recover without a restart, keep the last good Secret,
 });
 
 describe('provider rate limit', () => {
-  it('many resources at once never exceed providerQps (token bucket: burst 2×qps) at one provider host', async () => {
+  it('many resources at once never put more than providerQps calls into any one second at one provider host', async () => {
     await op.stop();
     const qps = 8;
-    const burst = qps * 2;
     const limited = await createNamespace(client, 'faults-qps');
     // Record when each request leaves the operator (after its rate limiter), not when the
     // simulator — busy in this same process — gets round to logging it.
@@ -295,24 +294,19 @@ describe('provider rate limit', () => {
       }, 90_000, 250);
       const times = [...sent].sort((a, b) => a - b);
       expect(times.length).toBeGreaterThanOrEqual(n * 3);
-      // token-bucket property on send times, for every window: at most burst + qps × window (+2:
-      // timer granularity, and the await between the bucket and fetch() on a loaded event loop).
-      // A missing limiter would send all 48+ requests inside one second.
+      // on send times, for every window of a second wherever it starts (not only whole seconds):
+      // at most qps. A missing limiter would send all 48+ requests inside one second; the token
+      // bucket this replaced allowed 3 × qps after an idle spell.
       let maxPerSecond = 0;
-      for (let i = 0; i < times.length; i++) {
-        let j = i;
+      for (let i = 0, j = 0; i < times.length; i++) {
         while (j < times.length && times[j]! - times[i]! < 1000) j++;
         maxPerSecond = Math.max(maxPerSecond, j - i);
-        for (let k = i; k < times.length; k++) {
-          const window = (times[k]! - times[i]!) / 1000;
-          expect(k - i + 1, `window ${window}s from request ${i}`).toBeLessThanOrEqual(Math.floor(burst + qps * window) + 2);
-        }
       }
       const span = (times.at(-1)! - times[0]!) / 1000;
-      console.log(`provider rate limit: ${times.length} requests sent in ${span.toFixed(1)} s, max ${maxPerSecond} in any 1 s window (qps ${qps}, burst ${burst})`);
-      expect(maxPerSecond).toBeLessThanOrEqual(burst + qps);
-      // sustained: after the burst, the average stays at the limit
-      expect(times.length).toBeLessThanOrEqual(burst + qps * span + 2);
+      console.log(`provider rate limit: ${times.length} requests sent in ${span.toFixed(1)} s, max ${maxPerSecond} in any 1 s window (qps ${qps})`);
+      expect(maxPerSecond).toBe(qps);
+      // and the limit is used, not undershot: the calls took about as many seconds as they must
+      expect(span).toBeLessThan((times.length / qps) * 1.05 + 1);
     } finally {
       globalThis.fetch = realFetch;
       await lop.stop();
