@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import type { SimFaultInput, SimRoute } from '../simulators/dds/faults.js';
+import { maxInAnyWindow } from '../support/rate.js';
 import {
   adminClient,
   condition,
@@ -297,11 +298,7 @@ describe('provider rate limit', () => {
       // on send times, for every window of a second wherever it starts (not only whole seconds):
       // at most qps. A missing limiter would send all 48+ requests inside one second; the token
       // bucket this replaced allowed 3 × qps after an idle spell.
-      let maxPerSecond = 0;
-      for (let i = 0, j = 0; i < times.length; i++) {
-        while (j < times.length && times[j]! - times[i]! < 1000) j++;
-        maxPerSecond = Math.max(maxPerSecond, j - i);
-      }
+      const maxPerSecond = maxInAnyWindow(times, 1000);
       const span = (times.at(-1)! - times[0]!) / 1000;
       console.log(`provider rate limit: ${times.length} requests sent in ${span.toFixed(1)} s, max ${maxPerSecond} in any 1 s window (qps ${qps})`);
       expect(maxPerSecond).toBe(qps);

@@ -1,15 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WindowLimiter } from '../../../src/schedule/window-limiter.js';
-
-/** the most grants found in any window of `ms`, wherever it starts */
-function maxInAnyWindow(times: number[], ms: number): number {
-  let max = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (j < times.length && times[j]! - times[i]! < ms) j++;
-    max = Math.max(max, j - i);
-  }
-  return max;
-}
+import { maxInAnyWindow } from '../../support/rate.js';
 
 describe('WindowLimiter', () => {
   beforeEach(() => {
