@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -44,6 +44,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port N whose neighbour N+1 is free too: etcd's peer listener takes etcd-port + 1 (apiserver/main.go). */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await freePort();
+    const next = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (next && port < 65535) return port;
+  }
+  throw new Error('no two adjacent free ports on 127.0.0.1');
+}
+
 function ensureCredentials(dir: string): { adminToken: string } {
   mkdirSync(join(dir, 'pki'), { recursive: true });
   const saKey = join(dir, 'pki', 'sa.key');
@@ -61,9 +75,24 @@ function ensureCredentials(dir: string): { adminToken: string } {
 }
 
 export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
+  // A port picked free can be taken (by any outgoing connection) before etcd binds it: when
+  // start-up fails on that, pick again (a fixed API port, as cluster:up uses, stays fixed).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (e) {
+      const raced = e instanceof PortTakenError && o.etcdPort === undefined;
+      if (!raced || attempt >= 3) throw e;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
   const { adminToken } = ensureCredentials(o.dir);
   const port = o.port ?? (await freePort());
-  const etcdPort = o.etcdPort ?? (await freePort());
+  const etcdPort = o.etcdPort ?? (await freePortPair());
   const pki = join(o.dir, 'pki');
   const args = [
     `--data-dir=${join(o.dir, 'etcd')}`,
@@ -88,7 +117,9 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     '--v=0',
   ];
   mkdirSync(o.dir, { recursive: true });
-  const logFd = openSync(join(o.dir, 'apiserver.log'), 'a');
+  const logPath = join(o.dir, 'apiserver.log');
+  const logStart = existsSync(logPath) ? statSync(logPath).size : 0;
+  const logFd = openSync(logPath, 'a');
   const child: ChildProcess = spawn(o.binary, args, {
     detached: o.detached ?? false,
     stdio: ['ignore', logFd, logFd],
@@ -102,7 +133,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);
   const caPath = join(o.dir, 'serving', 'apiserver.crt');
   for (;;) {
-    if (exited) throw new Error(`kube-apiserver exited during start-up; see ${join(o.dir, 'apiserver.log')}`);
+    if (exited) {
+      const why = readFileSync(logPath).subarray(logStart).toString('utf8');
+      const E = /address already in use/.test(why) ? PortTakenError : Error;
+      throw new E(`kube-apiserver exited during start-up; see ${logPath}`);
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`kube-apiserver not ready in time; see ${join(o.dir, 'apiserver.log')}`);
