@@ -31,7 +31,7 @@ import YAML from 'yaml';
 import { Informer } from '../src/runtime/informer.js';
 import { maxInAnyWindow } from '../test/support/rate.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
-import { applySecret, MANAGED_BY_LABEL } from '../src/runtime/secret-writer.js';
+import { MANAGED_BY_LABEL } from '../src/runtime/secret-writer.js';
 
 const arg = (name: string, def: string) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -452,6 +452,14 @@ async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsP
     if (!cr?.metadata?.uid) throw new Error(`design floor: ${kind} ${ns}/${name} not in the cache`);
     const owner = { apiVersion: 'token-operator.io/v1alpha1', kind: KIND_INFO[kind].kind, name, uid: cr.metadata.uid };
     const status = `${crPath(kind, ns, name)}/status`;
+    // ownership (ARCHITECTURE rule 6): a finalizer to hand the Secret back on delete, and a look
+    // at the target before any provider call (it must not be someone else's)
+    await client.patch(crPath(kind, ns, name), [
+      { op: 'test', path: '/metadata/resourceVersion', value: cr.metadata.resourceVersion },
+      { op: 'add', path: '/metadata/finalizers', value: ['token-operator.io/finalizer'] },
+    ], 'json');
+    const target = `${name}${KIND_INFO[kind].targetSuffix}`;
+    if (await client.find(`/api/v1/namespaces/${ns}/secrets/${target}`)) throw new Error(`design floor: ${ns}/${target} exists`);
     for (const s of inputSecrets(kind, name)) await client.get(`/api/v1/namespaces/${ns}/secrets/${s}`);
     if (kind === 'gnap') await client.patch(status, { status: { pendingRefreshSince: new Date().toISOString() } }, 'merge');
     for (let c = 0; c < callsPerToken[kind]; c++) {
@@ -465,7 +473,17 @@ async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsP
       metadata: { name: `token-operator-state-${owner.uid}`, labels: { 'token-operator.io/state': 'true' }, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
       data: { 'state.json': Buffer.from(JSON.stringify({ version: 1, revision: 1, data })).toString('base64') },
     });
-    await applySecret(client, { namespace: ns, name: `${name}${KIND_INFO[kind].targetSuffix}`, owner, data, labels: { [RUN_LABEL]: 'dfloor' }, annotations: { 'token-operator.io/revision': '1' } });
+    // created with a POST: it fails if someone else created the Secret meanwhile
+    await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      metadata: {
+        name: target,
+        labels: { [MANAGED_BY_LABEL]: 'token-operator', [RUN_LABEL]: 'dfloor', 'token-operator.io/owner-uid': owner.uid },
+        annotations: { 'token-operator.io/revision': '1', 'token-operator.io/created-by': owner.uid },
+        ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
+      },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    });
     const now = new Date();
     await client.patch(status, { status: {
       observedGeneration: cr.metadata.generation, revision: 1, secretHMAC: `hmac-sha256:${'0'.repeat(32)}`, lastRotationTime: now.toISOString(),

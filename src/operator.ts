@@ -8,6 +8,8 @@ import { dataTokenKind } from './controllers/datatoken/reconciler.js';
 import { accessTokenKind } from './controllers/accesstoken/reconciler.js';
 import type { OidcProviderFactory } from './controllers/accesstoken/oidc.js';
 import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
+import { claimOf } from './controllers/shared/ownership.js';
+import { ResourceIndex } from './controllers/shared/resource-index.js';
 import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
 import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
 import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
@@ -195,6 +197,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     allowInsecureHttp: cfg.allowInsecureHttp,
     hmacKey: Buffer.alloc(0),
     rollout: { debounceMs: cfg.rolloutDebounceSeconds * 1000, actAsReloader: cfg.actAsReloader },
+    resources: new ResourceIndex(),
   };
 
   const kinds: Array<TokenKind<AnyResource>> = [];
@@ -214,6 +217,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   for (const kind of kinds) {
     const informer = cache(client, logger, cfg, { group: GROUP, version: VERSION, plural: kind.plural });
     crCaches.push(informer);
+    env.resources.track(kind.kind, informer);
     controllers.set(
       kind.kind,
       new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: pool.size, pool, logger, metrics }),
@@ -221,10 +225,11 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   }
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
   // (Not on resync: the owners' own resync reconciles every token anyway; this one doubled the pass.)
+  // (Orphan and Merge Secrets carry no owner reference: their claim labels say whose they are.)
   const ownerOf = (secret: KubeObject) => {
-    const ref = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
-    const controller = ref && controllers.get(ref.kind);
-    return controller && { controller, key: `${secret.metadata?.namespace}/${ref.name}` };
+    const claim = claimOf(secret);
+    const controller = claim && controllers.get(claim.kind);
+    return controller && { controller, key: `${secret.metadata?.namespace}/${claim.name}` };
   };
   secrets.on((event, secret) => {
     if (event === 'resync') return;

@@ -168,7 +168,12 @@ export class KubeClient {
         {
           method,
           agent: this.agent,
-          headers: this.headers(payload === undefined ? undefined : (ro.contentType ?? 'application/json')),
+          // with a length, not chunked: the API server leaves a chunked DELETE body unread on a
+          // kept-alive connection, and the next request on it then reads garbage
+          headers: {
+            ...this.headers(payload === undefined ? undefined : (ro.contentType ?? 'application/json')),
+            ...(payload === undefined ? {} : { 'content-length': String(Buffer.byteLength(payload)) }),
+          },
           timeout: 60_000,
         },
         (res) => {

@@ -150,6 +150,14 @@ export class OperatorMetrics {
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });
+  readonly revokeAbandoned = new Counter({
+    name: 'token_operator_revoke_abandoned_total',
+    help:
+      'Resources released on delete without a successful revoke at the provider, by kind and reason ' +
+      '(SkipRevoke, Suspended, NamespaceTerminating, InputGone, RevokeTimeout): their credential may still be valid there.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly providerCalls = new Counter({
     name: 'token_operator_provider_calls_total',
     help: 'Calls to external token APIs by provider, call and outcome (HTTP status or error class).',

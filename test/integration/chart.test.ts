@@ -176,16 +176,21 @@ describe('the token-operator Helm chart', () => {
     expect(() => kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).toThrow(/violates PodSecurity "restricted/);
   });
 
-  it('watchNamespaces rendering passes a server-side dry-run and grants nothing cluster-wide beyond aggregation', async () => {
+  it('watchNamespaces rendering passes a server-side dry-run and grants nothing cluster-wide beyond aggregation and reading the watched namespaces', async () => {
     const ns = await createNamespace(client, 'chart');
     const a = await createNamespace(client, 'team');
     const b = await createNamespace(client, 'team');
     cleanup.push(ns, a, b);
     const rendered = template(`dry-${ns}`, ns, { watchNamespaces: [a, b] });
     const ms = manifests(rendered);
-    expect(byKind(ms, 'ClusterRoleBinding')).toHaveLength(0);
-    // only the aggregated view/edit ClusterRoles, which bind to nobody by themselves
-    expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual([`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-view`]);
+    // the one binding: get on the watched namespaces themselves (is one being deleted?)
+    expect(byKind(ms, 'ClusterRoleBinding').map((r) => r.metadata.name)).toEqual([`dry-${ns}-token-operator-namespaces`]);
+    const nsRole = byKind(ms, 'ClusterRole').find((r) => r.metadata.name === `dry-${ns}-token-operator-namespaces`);
+    expect(nsRole?.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], resourceNames: [a, b], verbs: ['get'] }]);
+    // otherwise only the aggregated view/edit ClusterRoles, which bind to nobody by themselves
+    expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual(
+      [`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-namespaces`, `dry-${ns}-token-operator-view`].sort(),
+    );
     expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns].sort());
     const out = dryRun(rendered);
     expect(out).toContain(`role.rbac.authorization.k8s.io/dry-${ns}-token-operator serverside-applied (server dry run)`);

@@ -178,3 +178,14 @@ export function waitForReady(client: KubeClient, plural: string, namespace: stri
 export function requestRotation(client: KubeClient, plural: string, namespace: string, name: string, value: string): Promise<KubeObject> {
   return client.patch(crPath(plural, namespace, name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
 }
+
+/**
+ * What the operator keeps privately for a resource, never in its target Secret (the state
+ * Secret's private.json): e.g. the live OIDC refresh token, a GNAP manage URL.
+ */
+export async function privateCredential(client: KubeClient, plural: string, namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  const uid = (await getResource(client, plural, namespace, name))?.metadata?.uid;
+  if (!uid) return undefined;
+  const text = (await getSecretData(client, namespace, `token-operator-state-${uid}`))?.['private.json'];
+  return text ? (JSON.parse(text) as { data: Record<string, string> }).data : undefined;
+}
