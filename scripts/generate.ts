@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { CHART_DIR, chartReadme, crdTemplate, deployManifest } from './chart.js';
+import { KINDS } from '../src/api/index.js';
+import { CHART_DIR, chartReadme, crdTemplate, deployManifest, kindsTemplate, valuesSchemaWithKinds } from './chart.js';
 import { crds } from './crds.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +28,8 @@ for (const crd of crds()) {
   const plural = ((crd.spec as { names: { plural: string } }).names).plural;
   write(`${CHART_DIR}/templates/crds/${plural}.yaml`, crdTemplate(crd));
 }
+write(`${CHART_DIR}/templates/_kinds.tpl`, kindsTemplate(KINDS));
+write(`${CHART_DIR}/values.schema.json`, valuesSchemaWithKinds(readFileSync(join(root, CHART_DIR, 'values.schema.json'), 'utf8'), KINDS.map((k) => k.kind)));
 write(
   `${CHART_DIR}/README.md`,
   chartReadme(readFileSync(join(root, CHART_DIR, 'Chart.yaml'), 'utf8'), readFileSync(join(root, CHART_DIR, 'values.yaml'), 'utf8')),

@@ -6,8 +6,10 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, wri
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { KINDS } from '../src/api/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ALL_KINDS = KINDS.map((k) => k.plural).join(',');
 const dir = join(root, '.cache', 'quickstart');
 const kubeconfig = join(root, '.cache', 'kubeconfig');
 const env = { ...process.env, KUBECONFIG: kubeconfig };
@@ -75,12 +77,12 @@ async function up(): Promise<void> {
   ]);
   await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
   await waitUntil('all samples Ready', () => {
-    const list = JSON.parse(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'json')) as {
+    const list = JSON.parse(kubectl('get', ALL_KINDS, '-A', '-o', 'json')) as {
       items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }>;
     };
     return list.items.length > 0 && list.items.every((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   }, 90_000).catch((e: unknown) => console.error(String(e)));
-  console.log(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A'));
+  console.log(kubectl('get', ALL_KINDS, '-A'));
   console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics
 export KUBECONFIG=${kubeconfig}
 stop everything: npm run dev:down`);

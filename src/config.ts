@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KIND_NAMES } from './api/index.js';
 
 /**
  * Operator settings, from environment variables (what the Helm chart sets) with flags
@@ -25,14 +26,14 @@ export const OperatorConfig = z.object({
   providerTimeoutSeconds: z.coerce.number().min(1).default(15),
   /** requests per second to each provider host, shared by all resources: never more in any one second (no burst) */
   providerQps: z.coerce.number().min(0.1).max(10_000).default(20),
-  /** enable only some controllers, e.g. ["DeltaShareToken"] */
-  controllers: z.array(z.enum(['DeltaShareToken', 'AccessToken', 'DataToken'])).default(['DeltaShareToken', 'AccessToken', 'DataToken']),
+  /** enable only some controllers (kind names, src/api's table), e.g. ["DeltaShareToken"] */
+  controllers: z.array(z.enum(KIND_NAMES)).default([...KIND_NAMES]),
   /** rotations of one Secret within this window restart its workloads once, with the latest revision */
   rolloutDebounceSeconds: z.coerce.number().min(0).max(3600).default(10),
   /** also restart workloads annotated for stakater Reloader (secret.reloader.stakater.com/reload, reloader.stakater.com/auto) */
   actAsReloader: z.boolean().default(false),
   /**
-   * Smallest DeltaShareToken overlap accepted: consumers must see the new Secret before the old
+   * Smallest overlap accepted for a DeltaShareToken: consumers must see the new Secret before the old
    * token dies (kubelet sync period, about a minute, plus its cache TTL). The CRD refuses < 2m.
    */
   minOverlapSeconds: z.coerce.number().int().min(0).default(120),

@@ -2,19 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, VERSION } from './api/index.js';
+import { API_VERSION, GROUP_VERSION, KINDS } from './api/index.js';
 import type { OperatorConfig } from './config.js';
-import { dataTokenKind } from './controllers/datatoken/reconciler.js';
-import { accessTokenKind } from './controllers/accesstoken/reconciler.js';
-import type { OidcProviderFactory } from './controllers/accesstoken/oidc.js';
-import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
+import { tokenKinds } from './controllers/kinds.js';
 import { claimOf } from './controllers/shared/ownership.js';
 import { ResourceIndex } from './controllers/shared/resource-index.js';
-import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
-import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
-import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
-import { createOidcProvider } from './providers/oidc/index.js';
+import { tokenReconciler, type OperatorEnv } from './controllers/shared/token-reconciler.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
+import { createProviders, type ProviderTable } from './providers/registry.js';
 import { Controller } from './runtime/controller.js';
 import { WorkerPool } from './runtime/worker-pool.js';
 import { KubeEventRecorder } from './runtime/events.js';
@@ -37,8 +32,8 @@ export interface OperatorDeps {
   /** impersonate this user for every API call (proves chart RBAC) */
   impersonate?: string;
   http?: HttpClient;
-  /** oidc: called per resource with its options (http, clock and observe already filled in) */
-  providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
+  /** replace provider factories (tests wrap a real provider to lose a reply or crash after one) */
+  providers?: Partial<ProviderTable>;
   /** count API requests (benchmarks) */
   /** every API request (path: the URL path without the query) */
   onKubeRequest?: (verb: string, resource: string, code: number, path: string) => void;
@@ -184,7 +179,6 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
   };
   const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
-  const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.
   const secrets = cache(client, logger, cfg, { group: '', version: 'v1', plural: 'secrets' }, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
@@ -200,29 +194,31 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     resources: new ResourceIndex(),
   };
 
-  const kinds: Array<TokenKind<AnyResource>> = [];
-  if (cfg.controllers.includes('DeltaShareToken')) kinds.push(deltaShareTokenKind({ dds, minOverlapSeconds: cfg.minOverlapSeconds }) as unknown as TokenKind<AnyResource>);
-  if (cfg.controllers.includes('AccessToken')) {
-    const oidc: OidcProviderFactory = (o) => (deps.providers?.oidc ?? createOidcProvider)({ http, clock, observe, ...o });
-    const gnap = deps.providers?.gnap ?? createGnapProvider({ http, clock, observe, allowInsecureHttp: cfg.allowInsecureHttp });
-    kinds.push(accessTokenKind({ oidc, gnap }) as unknown as TokenKind<AnyResource>);
-  }
-  // One Privicore AuthorizationCache for the process lives in the kind: one login per profile.
-  if (cfg.controllers.includes('DataToken')) kinds.push(dataTokenKind({ http, clock, observe }) as unknown as TokenKind<AnyResource>);
+  // One instance of every provider for the process (shared caches: one zDirect token per app,
+  // one Privicore login per profile, discovered OIDC issuers), one skeleton per kind.
+  const providers = createProviders({ http, clock, observe, allowInsecureHttp: cfg.allowInsecureHttp }, deps.providers);
+  const implementations = tokenKinds({ minOverlapSeconds: cfg.minOverlapSeconds });
+  const kinds = KINDS.filter((k) => cfg.controllers.includes(k.kind));
 
   const controllers = new Map<string, Controller<KubeObject>>();
   const crCaches: ObjectCache<KubeObject>[] = [];
   // `workers` per kind, pooled: a kind with a backlog uses the slots the others leave idle
   const pool = new WorkerPool(cfg.workers * Math.max(1, kinds.length));
-  for (const kind of kinds) {
-    const informer = cache(client, logger, cfg, { group: GROUP, version: VERSION, plural: kind.plural });
+  const cacheOfKind = new Map<string, ObjectCache<KubeObject>>();
+  for (const { kind, plural } of kinds) {
+    const informer = cache(client, logger, cfg, { ...GROUP_VERSION, plural });
     crCaches.push(informer);
-    env.resources.track(kind.kind, informer);
-    controllers.set(
-      kind.kind,
-      new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: pool.size, pool, logger, metrics }),
-    );
+    cacheOfKind.set(kind, informer);
+    env.resources.track(kind, informer);
+    const reconcile = tokenReconciler(implementations[kind], providers[kind], informer, env);
+    controllers.set(kind, new Controller({ kind, informer, reconcile, workers: pool.size, pool, logger, metrics }));
   }
+  // Write-through: what our own writes returned goes into the caches at once, whoever wrote it
+  // (status, finalizers, Secrets), so a reconcile never sees a stale copy of its own write.
+  client.onWritten((obj) => {
+    if (obj.apiVersion === API_VERSION) cacheOfKind.get(obj.kind ?? '')?.upsert(obj);
+    else if (obj.kind === 'Secret' && obj.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) secrets.upsert(obj);
+  });
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
   // (Not on resync: the owners' own resync reconciles every token anyway; this one doubled the pass.)
   // (Orphan and Merge Secrets carry no owner reference: their claim labels say whose they are.)

@@ -6,12 +6,15 @@ import {
   commonSpecFields,
   commonStatusFields,
   endpointUrl,
+  exactlyOneBlock,
   httpsUnlessAllowed,
+  optionalBlocks,
+  providerFields,
+  secretRefPaths,
   target,
   targetIsNotAnInput,
 } from './common.js';
 
-export const ACCESS_TOKEN = { kind: 'AccessToken', plural: 'accesstokens', singular: 'accesstoken', shortNames: ['at'] } as const;
 
 export const OidcSpec = z
   .object({
@@ -59,10 +62,23 @@ export const GnapSpec = z
     'x-kubernetes-validations': httpsUnlessAllowed(['walletAddressUrl']),
   });
 
+/**
+ * The provider blocks of an AccessToken, by spec field: exactly one is set, and its field
+ * selects the provider that serves the resource (src/providers/registry.ts).
+ */
+export const ACCESS_TOKEN_PROVIDERS = { oidc: OidcSpec, gnap: GnapSpec };
+
+export const ACCESS_TOKEN = {
+  kind: 'AccessToken',
+  plural: 'accesstokens',
+  singular: 'accesstoken',
+  shortNames: ['at'],
+  providers: providerFields(ACCESS_TOKEN_PROVIDERS),
+} as const;
+
 export const AccessTokenSpec = z
   .object({
-    oidc: OidcSpec.optional(),
-    gnap: GnapSpec.optional(),
+    ...optionalBlocks(ACCESS_TOKEN_PROVIDERS),
     ...commonSpecFields,
     target: target(
       'The Secret to write: oidc keys access_token, token_type, expires_at (and refresh_token only with oidc.exposeRefreshToken); ' +
@@ -71,30 +87,21 @@ export const AccessTokenSpec = z
     ),
   })
   .meta({
-    description: 'Desired state of an AccessToken: exactly one of oidc and gnap.',
-    'x-kubernetes-validations': [
-      { rule: 'has(self.oidc) != has(self.gnap)', message: 'set exactly one of oidc and gnap' },
-      ...targetIsNotAnInput([
-        'oidc.refreshTokenSecretRef',
-        'oidc.clientSecretRef',
-        'gnap.privateKeySecretRef',
-        'gnap.accessTokenSecretRef',
-        'gnap.manageUrlSecretRef',
-      ]),
-    ],
+    description: `Desired state of an AccessToken: exactly one provider block (${ACCESS_TOKEN.providers.join(', ')}).`,
+    'x-kubernetes-validations': [exactlyOneBlock(ACCESS_TOKEN.providers), ...targetIsNotAnInput(secretRefPaths(ACCESS_TOKEN_PROVIDERS))],
   });
 
 export const AccessTokenStatus = z
   .object({
     ...commonStatusFields,
-    grantType: z.enum(['oidc', 'gnap']).optional().meta({ description: 'Which variant issued the current token.' }),
+    grantType: z.enum(ACCESS_TOKEN.providers).optional().meta({ description: 'The provider block that issued the current token.' }),
     refreshTokenExpirationTime: z.string().max(64).optional().meta({
       description: 'When the current refresh token lapses (unset for offline tokens that never expire).',
       format: 'date-time',
     }),
     pendingRefreshSince: z.string().max(64).optional().meta({
       description:
-        'A refresh (oidc) or rotation (gnap) was sent to the provider and its result not yet stored in the Secret: set before the call, cleared after the write, so a crash in between is recognised on the next reconcile.',
+        'A renewal that spends the credential it presents (an oidc refresh, a gnap rotation) was sent to the provider and its result not yet stored in the Secret: set before the call, cleared after the write, so a crash in between is recognised on the next reconcile.',
       format: 'date-time',
     }),
     seedHMAC: z.string().max(128).optional().meta({
@@ -111,3 +118,5 @@ export const AccessTokenStatus = z
 export type AccessTokenSpec = z.infer<typeof AccessTokenSpec>;
 export type AccessTokenStatus = z.infer<typeof AccessTokenStatus>;
 export { ObjectName };
+export type OidcSpec = z.infer<typeof OidcSpec>;
+export type GnapSpec = z.infer<typeof GnapSpec>;

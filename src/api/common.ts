@@ -10,6 +10,7 @@ import { z } from 'zod';
 export const GROUP = 'token-operator.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
+export const GROUP_VERSION = { group: GROUP, version: VERSION } as const;
 
 type Rule = { rule: string; message: string; fieldPath?: string; reason?: string };
 const rules = (...r: Rule[]) => ({ 'x-kubernetes-validations': r });
@@ -137,6 +138,34 @@ export function targetIsNotAnInput(refs: string[]): Rule[] {
       fieldPath: '.target.secretName',
     };
   });
+}
+
+/** The spec fields of a kind's provider blocks, in declaration order. */
+export function providerFields<T extends Record<string, z.ZodType>>(blocks: T): [keyof T & string, ...(keyof T & string)[]] {
+  return Object.keys(blocks) as [keyof T & string, ...(keyof T & string)[]];
+}
+
+/** Every provider block as an optional spec field (exactly one is set: exactlyOneBlock). */
+export function optionalBlocks<T extends Record<string, z.ZodType>>(blocks: T): { [K in keyof T]: z.ZodOptional<T[K]> } {
+  return Object.fromEntries(Object.entries(blocks).map(([k, v]) => [k, v.optional()])) as { [K in keyof T]: z.ZodOptional<T[K]> };
+}
+
+/** CEL rule for a spec: exactly one of these provider blocks is set. */
+export function exactlyOneBlock(fields: readonly string[]): Rule {
+  return { rule: `[${fields.map((f) => `has(self.${f})`).join(', ')}].filter(x, x).size() == 1`, message: `set exactly one provider block: ${fields.join(', ')}` };
+}
+
+/**
+ * The Secret references of provider blocks, as paths below spec ("oidc.clientSecretRef"): every
+ * field named …SecretRef (the API's naming rule for references, as resource-index.ts reads them).
+ */
+export function secretRefPaths(blocks: Record<string, z.ZodType>): string[] {
+  const out: string[] = [];
+  for (const [field, schema] of Object.entries(blocks)) {
+    const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape ?? {};
+    for (const key of Object.keys(shape)) if (key.endsWith('SecretRef')) out.push(`${field}.${key}`);
+  }
+  return out;
 }
 
 // Standard cron only, checked field by field (values in range, names, "*", "?" in the day

@@ -15,7 +15,7 @@ import {
   targetIsNotAnInput,
 } from './common.js';
 
-export const DATA_TOKEN = { kind: 'DataToken', plural: 'datatokens', singular: 'datatoken', shortNames: ['dt'] } as const;
+export const DATA_TOKEN = { kind: 'DataToken', plural: 'datatokens', singular: 'datatoken', shortNames: ['dt'], providers: ['privicore'] } as const;
 
 export const PrivicoreSpec = z
   .object({
@@ -110,3 +110,4 @@ export const DataTokenStatus = z
 
 export type DataTokenSpec = z.infer<typeof DataTokenSpec>;
 export type DataTokenStatus = z.infer<typeof DataTokenStatus>;
+export type PrivicoreSpec = z.infer<typeof PrivicoreSpec>;

@@ -11,7 +11,7 @@ import {
   targetIsNotAnInput,
 } from './common.js';
 
-export const DELTA_SHARE_TOKEN = { kind: 'DeltaShareToken', plural: 'deltasharetokens', singular: 'deltasharetoken', shortNames: ['dst'] } as const;
+export const DELTA_SHARE_TOKEN = { kind: 'DeltaShareToken', plural: 'deltasharetokens', singular: 'deltasharetoken', shortNames: ['dst'], providers: ['dds'] } as const;
 
 export const DdsProviderSpec = z
   .object({
@@ -69,3 +69,4 @@ export const DeltaShareTokenStatus = z
 
 export type DeltaShareTokenSpec = z.infer<typeof DeltaShareTokenSpec>;
 export type DeltaShareTokenStatus = z.infer<typeof DeltaShareTokenStatus>;
+export type DdsProviderSpec = z.infer<typeof DdsProviderSpec>;

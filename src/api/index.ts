@@ -7,21 +7,36 @@ export * from './common.js';
 export * from './accesstoken.js';
 export * from './datatoken.js';
 export * from './deltasharetoken.js';
+export * from './reasons.js';
 
 export interface KindDefinition {
   kind: string;
   plural: string;
   singular: string;
   shortNames: readonly string[];
+  /** the spec fields of its provider blocks: the one set selects the provider (src/providers/registry.ts) */
+  providers: readonly string[];
   spec: z.ZodType;
   status: z.ZodType;
 }
 
+/**
+ * The kinds: the one table every list of kinds comes from (the operator's controllers and
+ * config, the CLI, and, through `npm run generate`, the CRDs and the chart's RBAC and values
+ * schema).
+ */
 export const KINDS = [
   { ...DELTA_SHARE_TOKEN, spec: DeltaShareTokenSpec, status: DeltaShareTokenStatus },
   { ...ACCESS_TOKEN, spec: AccessTokenSpec, status: AccessTokenStatus },
   { ...DATA_TOKEN, spec: DataTokenSpec, status: DataTokenStatus },
 ] as const satisfies readonly KindDefinition[];
+
+export type KindName = (typeof KINDS)[number]['kind'];
+export const KIND_NAMES = KINDS.map((k) => k.kind) as [KindName, ...KindName[]];
+
+export function kindDefinition(kind: string): (typeof KINDS)[number] | undefined {
+  return KINDS.find((k) => k.kind === kind);
+}
 
 /** The shape of a custom resource as the operator reads it from the API server. */
 export interface Resource<Spec, Status> {

@@ -17,6 +17,12 @@ export type Command =
   | { command: 'explain'; name: string; namespace?: string; kind: KindRef }
   | { command: 'help' };
 
+/** "DeltaShareToken (dst), AccessToken (at) or DataToken (dt)", from the kind table */
+function kindChoices(last: string): string {
+  const each = KINDS.map((k) => `${k.kind} (${k.shortNames.join(', ')})`);
+  return each.length > 1 ? `${each.slice(0, -1).join(', ')}${last}${each.at(-1)}` : (each[0] ?? '');
+}
+
 export const USAGE = `Usage: token-operator <command> [flags]   (also: kubectl token <command>)
 
 Commands:
@@ -28,19 +34,19 @@ Commands:
 Flags:
   -n, --namespace NAMESPACE   default: the kubeconfig context's namespace, else "default"
   -A, --all-namespaces        status only
-  -k, --kind KIND             DeltaShareToken (dst), AccessToken (at) or DataToken (dt)
+  -k, --kind KIND             ${kindChoices(' or ')}
   --kubeconfig PATH           default: $KUBECONFIG or ~/.kube/config
   --wait                      rotate: wait until the operator has handled the request
   -h, --help`;
 
-/** DeltaShareToken, deltasharetoken(s), dst, … → the kind. */
+/** A kind's name, singular, plural or short name (any case) → the kind. */
 export function resolveKind(input: string): KindRef {
   const want = input.toLowerCase();
   for (const k of KINDS) {
     const names = [k.kind.toLowerCase(), k.plural, k.singular, ...k.shortNames, `${k.plural}.token-operator.io`];
     if (names.includes(want)) return { kind: k.kind, plural: k.plural };
   }
-  throw new UsageError(`unknown kind "${input}": use one of ${KINDS.map((k) => `${k.kind} (${k.shortNames.join(', ')})`).join(', ')}`);
+  throw new UsageError(`unknown kind "${input}": use one of ${kindChoices(', ')}`);
 }
 
 export function parseArgs(argv: string[]): Command & { kubeconfig?: string } {
@@ -84,7 +90,7 @@ export function parseArgs(argv: string[]): Command & { kubeconfig?: string } {
     case 'explain': {
       if (rest.length !== 1) throw new UsageError(`${command} needs exactly one NAME`);
       const kind = str('kind');
-      if (!kind) throw new UsageError(`${command} needs -k KIND (DeltaShareToken, AccessToken or DataToken)`);
+      if (!kind) throw new UsageError(`${command} needs -k KIND (${KINDS.map((k) => k.kind).join(', ')})`);
       if (flags.has('all-namespaces')) throw new UsageError(`${command} works in one namespace: use -n`);
       const base = { name: rest[0]!, kind: resolveKind(kind), ...nsPart, ...common };
       return command === 'rotate' ? { command, ...base, wait: flags.has('wait') } : { command, ...base };

@@ -1,6 +1,7 @@
 /**
  * Every provider failure becomes one of these kinds. The reconciler maps kinds to
- * conditions and back-off; providers never decide about Kubernetes.
+ * conditions and back-off (src/controllers/shared/failures.ts); providers never decide about
+ * Kubernetes.
  *
  * Messages must never carry a credential: they are built from status codes, call
  * names and the provider's (sanitized) error code, never from raw response bodies.
@@ -14,12 +15,27 @@ export type ProviderErrorKind =
   | 'Conflict' //      provider state forbids this now (e.g. the DDS two-token ceiling)
   | 'BadResponse'; //  the provider answered something we cannot parse: keep the last good Secret
 
+/**
+ * The vendor refused for good: retrying the same thing will not help, a person must change
+ * what `inputs` or `config` name. The provider says it in its own vocabulary; the controller
+ * turns the names into Kubernetes advice (which Secret, which spec field).
+ */
+export interface Refusal {
+  /** CamelCase and stable: becomes the condition reason verbatim (e.g. RefreshTokenExpired) */
+  reason: string;
+  /** the provider's own input names (CredentialProvider.inputs) whose values must change */
+  inputs?: readonly string[];
+  /** fields of the provider's spec block that may be wrong */
+  config?: readonly string[];
+}
+
 export interface ProviderErrorOptions {
   provider: string;
   call: string;
   status?: number;
   code?: string;
   retryAfterMs?: number;
+  refusal?: Refusal;
   cause?: unknown;
 }
 
@@ -31,6 +47,8 @@ export class ProviderError extends Error {
   /** the provider's own machine-readable error code (e.g. OAuth `invalid_grant`), sanitized */
   readonly code?: string;
   readonly retryAfterMs?: number;
+  /** set when only a person can fix it (kind Unauthorized or Invalid, usually) */
+  readonly refusal?: Refusal;
 
   constructor(kind: ProviderErrorKind, message: string, opts: ProviderErrorOptions) {
     super(sanitize(message), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -42,6 +60,7 @@ export class ProviderError extends Error {
     // codes are short vendor identifiers (invalid_grant, TwoTokenCeiling); anything else is dropped
     if (opts.code !== undefined) this.code = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(opts.code) ? opts.code : 'unrecognized';
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+    if (opts.refusal !== undefined) this.refusal = opts.refusal;
   }
 
   /** transient kinds are retried quickly; the others back off exponentially */

@@ -4,8 +4,8 @@ import { ProviderError, kindForStatus, parseRetryAfter } from './errors.js';
 
 /**
  * The one HTTP seam every provider uses: timeouts, a body size cap, typed errors and
- * zod parsing. No retries here: retry policy belongs to the work queue, which knows
- * about back-off and rate limits across reconciles.
+ * zod parsing. No retries here: every retry policy lives in src/schedule/retry.ts (a failed
+ * call is tried again by the next reconcile, after the resource's back-off).
  */
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -156,15 +156,16 @@ function errorCode(e: unknown): string {
   return cause?.code ?? (e instanceof Error ? e.name : 'unknown');
 }
 
-/** Throws the generic ProviderError for a non-2xx response (Retry-After honoured). */
+/** Throws the generic ProviderError for a non-2xx response (Retry-After honoured, against the caller's clock). */
 export function failFor(
   res: HttpResponse,
   where: { provider: string; call: string },
+  nowMs: number,
   code?: string,
   description?: string,
 ): never {
   const kind = kindForStatus(res.status);
-  const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), Date.now());
+  const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), nowMs);
   const detail = [code, description].filter(Boolean).join(': ');
   throw new ProviderError(kind, `${where.call}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`, {
     ...where,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { InformerEvent, ObjectCache } from './informer.js';
+import { keyOf, type InformerEvent, type ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './work-queue.js';
@@ -54,8 +54,8 @@ export class Controller<T extends KubeObject> {
       onDepth: (d) => o.metrics.queueDepth.set({ kind: o.kind }, d),
       onAdd: () => o.metrics.queueAdds.inc({ kind: o.kind }),
     });
-    o.informer.on((event, obj) => this.notify(keyOfObj(obj), event, obj.metadata?.resourceVersion));
-    o.informer.onUpsert((obj) => this.noteOwnWrite(keyOfObj(obj), obj.metadata?.resourceVersion));
+    o.informer.on((event, obj) => this.notify(keyOf(obj), event, obj.metadata?.resourceVersion));
+    o.informer.onUpsert((obj) => this.noteOwnWrite(keyOf(obj), obj.metadata?.resourceVersion));
   }
 
   enqueue(key: string): void {
@@ -81,7 +81,7 @@ export class Controller<T extends KubeObject> {
   }
 
   enqueueAll(): void {
-    for (const obj of this.o.informer.list()) this.enqueue(keyOfObj(obj));
+    for (const obj of this.o.informer.list()) this.enqueue(keyOf(obj));
   }
 
   start(): void {
@@ -131,8 +131,4 @@ export class Controller<T extends KubeObject> {
       }
     }
   }
-}
-
-function keyOfObj(obj: KubeObject): string {
-  return `${obj.metadata?.namespace}/${obj.metadata?.name}`;
 }

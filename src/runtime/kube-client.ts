@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { fromKubeConfig, type KubeAccess } from './kube-access.js';
+import { monotonicMs } from '../schedule/clock.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
 
 /**
@@ -46,6 +47,8 @@ export interface KubeList<T> {
 }
 
 export type PatchType = 'merge' | 'apply' | 'json' | 'strategic';
+const WRITE_VERBS: ReadonlySet<string> = new Set(['create', 'patch', 'update']);
+const isObject = (v: unknown): v is KubeObject => typeof v === 'object' && v !== null && 'metadata' in v;
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: 'application/merge-patch+json',
   apply: 'application/apply-patch+yaml',
@@ -95,7 +98,8 @@ export class KubeClient {
   private readonly limiter: TokenBucket;
   private agent: http.Agent | undefined;
   private authHeaders: Record<string, string> = {};
-  private authRefreshedAt = 0;
+  private authRefreshedAt = Number.NEGATIVE_INFINITY;
+  private readonly writeListeners: Array<(obj: KubeObject) => void> = [];
 
   private readonly access: KubeAccess;
 
@@ -108,9 +112,18 @@ export class KubeClient {
     this.limiter = new TokenBucket(opts.qps ?? 50, opts.burst ?? 100);
   }
 
+  /**
+   * Hears every object this client's writes return (create, patch, update): the operator's caches
+   * take them at once (write-through), so no caller has to remember to, and the watch echo of our
+   * own write is known as ours (controller.ts).
+   */
+  onWritten(listener: (obj: KubeObject) => void): void {
+    this.writeListeners.push(listener);
+  }
+
   // Service-account tokens are rotated on disk by the kubelet; re-read auth once a minute.
   private async prepare(): Promise<void> {
-    if (this.agent && Date.now() - this.authRefreshedAt < 60_000) return;
+    if (this.agent && monotonicMs() - this.authRefreshedAt < 60_000) return;
     const o: https.RequestOptions = {};
     await this.access.applyToHTTPSOptions(o);
     const headers: Record<string, string> = {};
@@ -130,7 +143,7 @@ export class KubeClient {
             })
           : new http.Agent({ keepAlive: true, maxSockets: 64 });
     }
-    this.authRefreshedAt = Date.now();
+    this.authRefreshedAt = monotonicMs();
   }
 
   private url(path: string, query?: RequestOptions['query']): URL {
@@ -153,6 +166,7 @@ export class KubeClient {
         const st = (parsed ?? {}) as { reason?: string; message?: string };
         throw new KubeApiError(status, st.reason ?? 'Unknown', `${method} ${path}: ${status} ${st.message ?? ''}`.trim());
       }
+      if (WRITE_VERBS.has(verb) && isObject(parsed)) for (const l of this.writeListeners) l(parsed);
       return parsed as T;
     } finally {
       this.opts.onRequest?.(verb, resourceOf(path), code, (performance.now() - started) / 1000, path);

@@ -1,9 +1,42 @@
-/** Injected time source: every scheduling decision is testable to the millisecond. */
+/**
+ * Injected time: every scheduling decision is testable to the millisecond, and every wait
+ * (the work queue's wake-ups, leader election's renewals, retries, rate limits) goes through
+ * here — the only place, with the HTTP and socket layer's own timeouts, that touches the
+ * platform's timers.
+ */
 export interface Clock {
   now(): Date;
+  /**
+   * Calls `fn` after `ms` of this clock's time; the returned function cancels it. A timer never
+   * keeps the process alive. Absent: real time (a ManualClock's `now` moves by hand, its
+   * waits pass in real time, so an operator under test still retries and wakes up).
+   */
+  after?(ms: number, fn: () => void): () => void;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+function realAfter(ms: number, fn: () => void): () => void {
+  const t = setTimeout(fn, Math.max(0, ms));
+  t.unref?.();
+  return () => clearTimeout(t);
+}
+
+export const systemClock: Clock = { now: () => new Date(), after: realAfter };
+
+/** Runs `fn` after `ms` on the clock; returns the cancel function. */
+export function after(clock: Clock, ms: number, fn: () => void): () => void {
+  return (clock.after ?? realAfter)(ms, fn);
+}
+
+/** Resolves after `ms` on the clock. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => after(clock, ms, resolve));
+}
+
+/**
+ * Milliseconds on a monotonic scale, for durations and rate windows that must hold even when
+ * the wall clock (or a test's ManualClock) jumps.
+ */
+export const monotonicMs = (): number => performance.now();
 
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {

@@ -7,7 +7,7 @@
  * by minutes, so Keycloak (real clock) and the operator's schedule stay consistent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OidcProviderFactory } from '../../src/controllers/accesstoken/oidc.js';
+import { oidcCredentialProvider, type OidcClientFactory } from '../../src/providers/oidc/credential-provider.js';
 import { createOidcProvider } from '../../src/providers/oidc/index.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { ManualClock } from '../../src/schedule/clock.js';
@@ -48,7 +48,7 @@ let loseNextReply = false;
 // Simulates a crash after the answer arrived (its refresh token already saved) but before the
 // Secret write.
 let crashAfterNextRefresh = false;
-const crashingOidc: OidcProviderFactory = (opts) => {
+const crashingOidc: OidcClientFactory = (opts) => {
   const real = createOidcProvider(opts);
   return {
     async refresh(req) {
@@ -122,7 +122,7 @@ describe.skipIf(skip !== undefined)(`AccessToken (oidc) against Keycloak${skip ?
     client = adminClient();
     ns = await createNamespace(client, 'oidc');
     clock = new ManualClock(Date.now());
-    op = await startTestOperator({ watchNamespaces: [ns], controllers: ['AccessToken'] }, { clock, providers: { oidc: crashingOidc } });
+    op = await startTestOperator({ watchNamespaces: [ns], controllers: ['AccessToken'] }, { clock, providers: { AccessToken: { oidc: (deps) => oidcCredentialProvider(deps, crashingOidc) } } });
   }, 420_000);
 
   afterAll(async () => {
@@ -238,7 +238,7 @@ describe.skipIf(skip !== undefined)(`AccessToken (oidc) against Keycloak${skip ?
     await createResource(client, PLURAL, await oidcResource('bogus', 'not-a-refresh-token', {}, 'tokenUrl'));
     const r = await until('bogus', 'Stalled', (x) => condition(x, 'Stalled')?.status === 'True');
     expect(condition(r, 'Stalled')).toMatchObject({ reason: 'InvalidRefreshToken', message: expect.stringContaining('Invalid refresh token') });
-    expect(condition(r, 'Stalled')?.message).toContain('Put a new token into Secret "bogus-seed" key "refresh_token"');
+    expect(condition(r, 'Stalled')?.message).toContain('put it into Secret "bogus-seed" key "refresh_token"');
     expect(condition(r, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidRefreshToken' });
     expect(await getSecretData(client, ns, 'bogus-token')).toBeUndefined();
 

@@ -43,11 +43,11 @@ describe('DeltaShareToken recovery', () => {
   it('a crash right after the one-time download is recovered by rotating after restart', async () => {
     await createResource(client, PLURAL, await dst('crashy'));
     const crashing = spawnOperator([`--watch-namespaces=${ns}`, '--leader-elect=false', `--lease-namespace=${ns}`], {
-      TOKEN_OPERATOR_CRASH_AT: 'dds:after-activate',
+      TOKEN_OPERATOR_CRASH_AT: 'issue:after-provider-answer',
     });
     const exit = await crashing.exited;
     expect(exit.signal).toBe('SIGKILL');
-    expect(crashing.output()).toContain('crash injected at dds:after-activate');
+    expect(crashing.output()).toContain('crash injected at issue:after-provider-answer');
     // The link was consumed, and nothing was written.
     expect(sim.state.tokens.filter((t) => t.account === 'client-crashy' && t.downloaded)).toHaveLength(1);
     expect(await getSecretData(client, ns, 'crashy-share')).toBeUndefined();
@@ -58,7 +58,8 @@ describe('DeltaShareToken recovery', () => {
         const x = await getResource(client, PLURAL, ns, 'crashy');
         return condition(x, 'Ready')?.status === 'True' ? x : undefined;
       }, 60_000);
-      expect(condition(r, 'Ready')?.reason).toBe('Rotated');
+      // the resource's first credential (the one lost to the crash never reached a Secret)
+      expect(condition(r, 'Ready')?.reason).toBe('Issued');
       expect(await works('crashy')).toBe(200);
       // exactly one rotation: the consumed token became ROTATED, a new one is ACTIVE
       const tokens = sim.state.tokens.filter((t) => t.account === 'client-crashy');

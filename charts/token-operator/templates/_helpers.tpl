@@ -66,15 +66,15 @@ The rules the operator needs in every namespace it watches. Mirrors the calls in
 */}}
 {{- define "token-operator.rules" -}}
 - apiGroups: ["token-operator.io"]
-  resources: ["deltasharetokens", "accesstokens", "datatokens"]
+  resources: {{ include "token-operator.kindResources" . }}
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["token-operator.io"]
-  resources: ["deltasharetokens/status", "accesstokens/status", "datatokens/status"]
+  resources: {{ include "token-operator.kindStatusResources" . }}
   verbs: ["patch"]
 # Secrets are written with an owner reference that blocks owner deletion; clusters with the
 # OwnerReferencesPermissionEnforcement admission plugin require update on <kind>/finalizers.
 - apiGroups: ["token-operator.io"]
-  resources: ["deltasharetokens/finalizers", "accesstokens/finalizers", "datatokens/finalizers"]
+  resources: {{ include "token-operator.kindFinalizerResources" . }}
   verbs: ["update"]
 # Only Secrets labelled app.kubernetes.io/managed-by=token-operator are listed and watched;
 # get reads the input Secrets a resource references in its own namespace; update replaces the

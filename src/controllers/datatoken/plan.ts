@@ -13,7 +13,6 @@ export type TokenizeReason = 'FirstIssue' | 'SourceChanged' | 'RotateRequested';
 export type ResolveReason = 'FirstIssue' | 'TokenChanged' | 'SecretLost' | 'RotateRequested' | 'RotationDue';
 
 export type DataTokenPlan =
-  | { action: 'Suspended' }
   /** source mode: exchange the source data for a new data token */
   | { action: 'Tokenize'; reason: TokenizeReason; rotateRequest?: string }
   /** source mode: the Secret is gone or edited, but status still knows the token (a reference): write it back, no provider call */
@@ -39,7 +38,6 @@ export type DataTokenPlan =
 export function planDataToken(res: DataToken, secret: SecretState, sourceHmac: string | undefined, now: Date): DataTokenPlan {
   const { spec } = res;
   const status = res.status ?? {};
-  if (spec.suspend) return { action: 'Suspended' };
 
   const rotateRequest = res.metadata.annotations?.[ROTATE_ANNOTATION];
   const requested = rotateRequest !== undefined && rotateRequest !== status.lastHandledRotateRequest;

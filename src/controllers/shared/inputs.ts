@@ -1,3 +1,4 @@
+import type { InputRef, InputValues } from '../../providers/credential-provider.js';
 import type { KubeClient, KubeObject } from '../../runtime/kube-client.js';
 
 /**
@@ -64,4 +65,37 @@ export function checkEndpoint(url: string | undefined, field: string, resourceAl
     'InsecureEndpoint',
     `${field}: plain http is refused; use https, or set allowInsecureHttp and run the operator with --allow-insecure-http (local testing only)`,
   );
+}
+
+/**
+ * Reads the values a provider (or a kind's plan) declared, by name. `prefix` turns the
+ * provider's field names into spec paths for messages ("spec.oidc." + "clientSecretRef").
+ */
+export async function readInputs(reader: SecretReader, refs: Record<string, InputRef>, prefix: string): Promise<InputValues> {
+  const out: InputValues = {};
+  for (const [name, ref] of Object.entries(refs)) {
+    const field = `${prefix}${ref.field}`;
+    try {
+      out[name] = ref.binary ? await reader.bytes(ref.name, ref.key, field) : await reader.value(ref.name, ref.key, field);
+    } catch (e) {
+      if (!(ref.optional && e instanceof InputError && (e.reason === 'SecretNotFound' || e.reason === 'SecretKeyMissing'))) throw e;
+      out[name] = undefined;
+    }
+  }
+  return out;
+}
+
+/** Every endpoint of a provider block: https, unless both the resource and the operator allow http. */
+export function checkEndpoints(urls: Record<string, string | undefined>, prefix: string, resourceAllows: boolean | undefined, operatorAllows: boolean): void {
+  for (const [field, url] of Object.entries(urls)) checkEndpoint(url, `${prefix}${field}`, resourceAllows, operatorAllows);
+}
+
+/** Where some inputs live, for messages: `Secret "x" key "y"`, `Secret "x" keys "a" and "b"`. */
+export function inputLocation(refs: InputRef[]): string {
+  const bySecret = new Map<string, string[]>();
+  for (const r of refs) bySecret.set(r.name, [...(bySecret.get(r.name) ?? []), r.key]);
+  const words = (keys: string[]) => keys.map((k) => `"${k}"`).join(' and ');
+  return [...bySecret]
+    .map(([name, keys]) => `Secret "${name}" ${keys.length > 1 ? 'keys' : 'key'} ${words(keys)}`)
+    .join(' and ');
 }

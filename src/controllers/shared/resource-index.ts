@@ -1,4 +1,4 @@
-import type { ObjectCache } from '../../runtime/informer.js';
+import { splitKey, type ObjectCache } from '../../runtime/informer.js';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import type { Claimant } from './ownership.js';
 
@@ -35,9 +35,8 @@ export class ResourceIndex {
     if (!keys) return [];
     const out: Claimant[] = [];
     for (const key of keys) {
-      const slash = key.indexOf('/');
-      const kind = key.slice(0, slash);
-      const name = key.slice(slash + 1);
+      // "<kind>/<name>": the same shape as a queue key
+      const { namespace: kind, name } = splitKey(key);
       const uid = this.caches.get(kind)?.get(namespace, name)?.metadata?.uid;
       if (uid) out.push({ kind, name, uid });
     }

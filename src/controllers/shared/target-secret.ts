@@ -1,6 +1,6 @@
 import type { ObjectCache } from '../../runtime/informer.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
-import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../runtime/secret-writer.js';
+import { FIELD_MANAGER } from '../../runtime/secret-writer.js';
 import {
   claimedBy,
   createBody,
@@ -72,11 +72,6 @@ export function judge(env: TargetEnv, res: TargetOwner, secret: KubeObject | und
   });
 }
 
-/** Only Secrets that match the managed-Secret cache's selector go into it (the watch keeps them current). */
-function remember(env: TargetEnv, secret: KubeObject): void {
-  if (secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) env.secrets.upsert(secret);
-}
-
 const raced = (e: unknown) => e instanceof KubeApiError && (e.status === 409 || e.status === 404);
 
 /**
@@ -100,7 +95,6 @@ export async function writeTarget(env: TargetEnv, res: TargetOwner, content: Tar
           : await env.client.patch<KubeObject>(secretPath(namespace, name), updatePatch(d.secret, claimantOf(res), policyOf(res), content), 'merge', {
               fieldManager: FIELD_MANAGER,
             });
-      remember(env, written);
       return written;
     } catch (e) {
       // created by someone else meanwhile (409 on the POST), changed or deleted since it was judged
@@ -131,7 +125,7 @@ export async function releaseTarget(env: TargetEnv, res: TargetOwner, mode: 'del
           verb: 'delete',
         });
       } else {
-        remember(env, await env.client.patch<KubeObject>(path, releasePatch(secret, claimantOf(res), mode === 'delete'), 'merge', { fieldManager: FIELD_MANAGER }));
+        await env.client.patch<KubeObject>(path, releasePatch(secret, claimantOf(res), mode === 'delete'), 'merge', { fieldManager: FIELD_MANAGER });
       }
       return;
     } catch (e) {

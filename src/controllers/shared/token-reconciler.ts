@@ -1,156 +1,68 @@
 import type { Logger } from 'pino';
-import { DEFAULT_REVOKE_TIMEOUT, FINALIZER, FLOORS, SKIP_REVOKE_ANNOTATION, type Resource } from '../../api/index.js';
-import { parseDuration } from '../../schedule/duration.js';
-import type { Clock } from '../../schedule/clock.js';
-import { backoffDelay } from '../../schedule/backoff.js';
-import { getCondition, removeCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
-import type { EventRecorder, EventType } from '../../runtime/events.js';
+import { CONDITION, DEFAULT_REVOKE_TIMEOUT, FINALIZER, FLOORS, GROUP_VERSION, REASON, SKIP_REVOKE_ANNOTATION } from '../../api/index.js';
+import type { AnyCredentialProvider } from '../../providers/registry.js';
+import { sanitize } from '../../providers/errors.js';
+import { getCondition, removeCondition, setCondition } from '../../runtime/conditions.js';
+import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
-import type { ObjectCache } from '../../runtime/informer.js';
-import { KubeApiError, resourcePath, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
-import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
-import type { OperatorMetrics } from '../../runtime/metrics.js';
+import { splitKey, type ObjectCache } from '../../runtime/informer.js';
+import { KubeApiError, resourcePath, type KubeObject } from '../../runtime/kube-client.js';
 import { patchStatus } from '../../runtime/status-writer.js';
-import { sanitize } from '../../providers/errors.js';
-import { classify } from './failures.js';
-import { InputError } from './inputs.js';
-import type { CreationPolicy } from './ownership.js';
-import type { ResourceIndex } from './resource-index.js';
-import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type WorkloadRef } from './rollout.js';
-import { readSecretState, type SecretState } from './secret-state.js';
+import { parseDuration } from '../../schedule/duration.js';
+import { RetryAfterHolds, backoffWait, nextAttemptDelay } from '../../schedule/retry.js';
+import { adoptFromSecret } from './adopt.js';
+import { CredentialProtocol, type Bound } from './credential.js';
+import { repairDrift } from './drift.js';
+import { adviceFor, classify, ReconcileError } from './failures.js';
+import { InputError, SecretReader, readInputs } from './inputs.js';
+import type { AnyResource, KindContext, KindOutcome, OperatorEnv, Plan, PlanView, TokenKind } from './kind.js';
+import { DEFAULT_ROLLOUT, rolloutAfterReconcile } from './rollout.js';
+import { dataHmac, readSecretState } from './secret-state.js';
 import { deleteStateSecret } from './state-secret.js';
 import { judge, observeTarget, releaseTarget } from './target-secret.js';
 
-export interface CommonStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  expirationTime?: string;
-  nextRotationTime?: string;
-  lastRotationTime?: string;
-  failedAttempts?: number;
-  lastFailureTime?: string;
-  lastHandledRotateRequest?: string;
-  revision?: number;
-  /** the Secret revision the rolloutRestart workloads were last restarted for (see rollout.ts) */
-  lastRestartedRevision?: number;
-  /** keyed HMAC of the target Secret data the operator wrote (drift detection) */
-  secretHMAC?: string;
-  /** drift repairs in the current run, and when the last one was (drift.ts) */
-  driftRepairs?: number;
-  lastDriftRepairTime?: string;
-  [key: string]: unknown;
-}
-
-export type AnyResource = Resource<
-  {
-    suspend?: boolean;
-    deletionPolicy?: 'Revoke' | 'Retain';
-    revokeTimeout?: string;
-    target: {
-      secretName: string;
-      creationPolicy?: CreationPolicy;
-      labels?: Record<string, string>;
-      annotations?: Record<string, string>;
-      rolloutRestart?: WorkloadRef[];
-    };
-  },
-  CommonStatus
->;
-
-export interface OperatorEnv {
-  client: KubeClient;
-  clock: Clock;
-  events: EventRecorder;
-  metrics: OperatorMetrics;
-  secrets: ObjectCache<KubeObject>;
-  allowInsecureHttp: boolean;
-  /** key for the Secret-data HMAC in status (per installation) */
-  hmacKey: Buffer;
-  /** rollout restarts of consuming workloads (debounce, Reloader mode); defaults when absent */
-  rollout?: RolloutSettings;
-  /** every kind's token resources: who claims a Secret, who reads one (ownership.ts) */
-  resources: ResourceIndex;
-}
-
-/** What a kind's reconcile reports back; the shared skeleton turns it into conditions and status. */
-export interface KindOutcome {
-  ready: Omit<ConditionInput, 'type'>;
-  /** extra kind-specific conditions (Rotating, RolloutRestarted, …) */
-  conditions?: ConditionInput[];
-  requeueAfterMs?: number;
-  events?: Array<{ type: EventType; reason: string; message: string }>;
-  /**
-   * The provider killed the previous credential the moment it issued the new one (GNAP): restart
-   * the consuming workloads right after the Secret write, without the debounce.
-   */
-  restartImmediately?: boolean;
-}
-
-export interface KindContext {
-  env: OperatorEnv;
-  log: Logger;
-  now: Date;
-  /** what the operator wrote into the target Secret, as far as it is this resource's (ownership.ts) */
-  secret: SecretState;
-  /** the target Secret object as last seen (undefined: absent); every write updates it */
-  target: { secret: KubeObject | undefined };
-  /** the status being built; mutate it as progress is made, so a later failure keeps it */
-  status: CommonStatus;
-  /** records an event on the resource now (and counts issued/rotated credentials) */
-  emit(type: EventType, reason: string, message: string): void;
-  /**
-   * Writes the status built so far now, not at the end of the reconcile: for marks that must be on
-   * the API server before a provider call. The final write then diffs against what this one left,
-   * and the cache holds it, so its watch echo is known as ours and queues no other reconcile.
-   */
-  writeStatusNow(): Promise<void>;
-}
-
-export interface TokenKind<R extends AnyResource> {
-  kind: string;
-  plural: string;
-  reconcile(res: R, ctx: KindContext): Promise<KindOutcome>;
-  /** revoke at the provider (deletionPolicy Revoke); must throw if it did not succeed */
-  revoke(res: R, ctx: KindContext): Promise<void>;
-  /** called when the resource is gone for good (drop caches) */
-  forget?(res: R): void;
-  /**
-   * When a revoke is abandoned (deletion must not hang): what may still be valid at the
-   * provider and how a person ends it there. No secret values.
-   */
-  stillValid(res: R): string;
-}
+export type { AnyResource, CommonStatus, KindContext, KindOutcome, OperatorEnv, TokenKind } from './kind.js';
 
 /** Requeue for a refused target Secret: it is the user's, unwatched, so look again now and then. */
 const TARGET_RECHECK_MS = 60_000;
 
-const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
-
 /**
- * The story every kind shares: load → finalizer → (kind: plan → act) → persist status.
- * Persisted back-off gates provider calls; failures become Ready=False with a reason,
- * and Stalled=True when only a human can fix them. The last good Secret is never touched
- * on a failure path: kinds write the Secret only with a credential in hand.
+ * The story every kind shares, in one order (ARCHITECTURE "a reconciler is a short story"):
+ * load → finalizer → back-off gate → may it write its Secret → adopt what a crash left → a
+ * credential in hand goes first → drift → suspend → the kind's plan → act → status → rollout.
+ * A kind brings its plan and its provider calls (kind.ts); nothing here names a kind or a vendor.
  */
-export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, informer: ObjectCache<KubeObject>, env: OperatorEnv): ReconcileFn {
+export function tokenReconciler<R extends AnyResource>(
+  kind: TokenKind<R>,
+  providers: Record<string, AnyCredentialProvider>,
+  informer: ObjectCache<KubeObject>,
+  env: OperatorEnv,
+): ReconcileFn {
   const typed = { ...GROUP_VERSION, plural: kind.plural };
-  // The provider's Retry-After, by uid: the persisted back-off alone would let a wake-up (our own
-  // status write, a resync) call again after the back-off tier's delay, before Retry-After.
-  // In memory only: a restart forgets it, and a spec change clears it like the back-off.
-  const retryNotBefore = new Map<string, { until: number; generation: number | undefined }>();
+  const protocol = new CredentialProtocol(kind);
+  const holds = new RetryAfterHolds();
+  const forget = (res: R) => {
+    protocol.forget(res.metadata.uid);
+    holds.forget(res.metadata.uid);
+    env.metrics.forgetToken(kind.kind, res.metadata.namespace, res.metadata.name);
+  };
   // Without a finalizer (Retain) the resource vanishes without a last reconcile: drop what is held for it here.
   informer.on((event, obj) => {
-    if (event !== 'delete') return;
-    const gone = obj as unknown as R;
-    kind.forget?.(gone);
-    retryNotBefore.delete(gone.metadata.uid);
-    env.metrics.forgetToken(kind.kind, gone.metadata.namespace, gone.metadata.name);
+    if (event === 'delete') forget(obj as unknown as R);
   });
+
+  /** The provider the spec's one provider block selects (admission allows exactly one). */
+  function bind(res: R): Bound {
+    const spec = res.spec as unknown as Record<string, unknown>;
+    const set = Object.keys(providers).filter((f) => spec[f] !== undefined);
+    if (set.length !== 1) throw new InputError('InvalidSpec', `spec: set exactly one provider block: ${Object.keys(providers).join(', ')}`);
+    const field = set[0]!;
+    return { field, block: spec[field], provider: providers[field]! };
+  }
+
   return async (key: string, log: Logger): Promise<ReconcileResult> => {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const { namespace, name } = splitKey(key);
     const res = informer.get(namespace, name) as unknown as R | undefined;
     if (!res) {
       env.metrics.forgetToken(kind.kind, namespace, name);
@@ -170,58 +82,58 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       status: structuredClone(res.status ?? {}),
       emit: (type, reason, message) => {
         env.events.record(res as unknown as KubeObject, type, reason, message);
-        if (reason === 'Issued' || reason === 'Rotated') env.metrics.rotations.inc({ kind: kind.kind, result: reason.toLowerCase() });
+        if (reason === REASON.Issued || reason === REASON.Rotated) env.metrics.rotations.inc({ kind: kind.kind, result: reason.toLowerCase() });
       },
       writeStatusNow: async () => {
+        // the client writes the answer through to the cache: its watch echo is known as ours
         const written = await patchStatus(env.client, path, res.status, ctx.status);
-        if (!written) return;
-        res.status = structuredClone(written.status) as R['status'];
-        informer.upsert(written);
+        if (written) res.status = structuredClone(written.status) as R['status'];
       },
     };
 
-    if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx);
+    if (res.metadata.deletionTimestamp) return finalize(res, path, ctx);
 
     // Every resource has work on delete: revoking (Revoke), and handing its target Secret back —
     // the owner reference off before garbage collection would delete the Secret (Retain), the
-    // claim off a Secret it merged into or created as an orphan — so the next resource naming
-    // the Secret meets a person's Secret, not a stale claim.
-    if (!res.metadata.finalizers?.includes(FINALIZER)) {
-      const updated = await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
-      if (updated) informer.upsert(updated);
-    }
+    // claim off a Secret it merged into or created as an orphan.
+    if (!res.metadata.finalizers?.includes(FINALIZER)) await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
 
     const generation = res.metadata.generation;
     const revisionBefore = res.status?.revision;
-    const hold = retryNotBefore.get(res.metadata.uid);
-    if (hold && (hold.generation !== res.metadata.generation || hold.until <= now.getTime())) retryNotBefore.delete(res.metadata.uid);
-    const gate = retryNotBefore.has(res.metadata.uid) ? Math.max(hold!.until - now.getTime(), backoffGate(res, now) ?? 0) : backoffGate(res, now);
-    if (gate !== undefined) {
+    const transient = getCondition(res.status?.conditions, CONDITION.Stalled)?.status !== 'True';
+    const gate = Math.max(holds.wait(res.metadata.uid, generation, now.getTime()) ?? 0, backoffWait(res.status, generation, transient, now) ?? 0);
+    if (gate > 0) {
       log.debug({ waitMs: gate }, 'backing off');
       return { requeueAfterMs: gate };
     }
 
     let outcome: KindOutcome;
+    let bound: Bound | undefined;
     try {
       // Before any provider call: a credential that could not be written must not be minted.
       const target = judge(env, res, secretObj);
-      outcome = target.action === 'Refuse' ? refusedTarget(target.reason, target.message) : await kind.reconcile(res, ctx);
+      if (target.action === 'Refuse') {
+        outcome = refusedTarget(target.reason, target.message);
+      } else {
+        bound = bind(res);
+        outcome = await protocolSteps(res, ctx, bound);
+      }
       delete ctx.status.failedAttempts;
       delete ctx.status.lastFailureTime;
-      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
-      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Stalled', status: 'False', reason: outcome.ready.reason, message: '' }, now, generation);
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: CONDITION.Ready, ...outcome.ready }, now, generation);
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: CONDITION.Stalled, status: 'False', reason: outcome.ready.reason, message: '' }, now, generation);
       for (const c of outcome.conditions ?? []) ctx.status.conditions = setCondition(ctx.status.conditions, c, now, generation);
       for (const ev of outcome.events ?? []) ctx.emit(ev.type, ev.reason, ev.message);
     } catch (e) {
       if (e instanceof KubeApiError && e.conflict) throw e; // stale cache: the queue retries with fresh state
-      const f = classify(e);
+      const f = classify(e, bound && adviceFor(bound.provider, bound.block, bound.field));
       const attempts = (ctx.status.failedAttempts ?? 0) + 1;
       ctx.status.failedAttempts = attempts;
       ctx.status.lastFailureTime = now.toISOString();
-      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: f.reason, message: f.message }, now, generation);
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: CONDITION.Ready, status: 'False', reason: f.reason, message: f.message }, now, generation);
       ctx.status.conditions = setCondition(
         ctx.status.conditions,
-        { type: 'Stalled', status: f.transient ? 'False' : 'True', reason: f.reason, message: f.transient ? '' : f.message },
+        { type: CONDITION.Stalled, status: f.transient ? 'False' : 'True', reason: f.reason, message: f.transient ? '' : f.message },
         now,
         generation,
       );
@@ -229,30 +141,99 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       env.metrics.rotations.inc({ kind: kind.kind, result: 'failed' });
       log.warn({ reason: f.reason, detail: f.message, attempts }, 'reconcile failed');
       // status only says "see operator logs" for these: give the logs the (sanitized) cause
-      if (f.reason === 'InternalError') log.error({ err: e instanceof Error ? `${e.name}: ${sanitize(e.message)}` : 'non-error thrown' }, 'unexpected reconcile error');
-      const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
-      if (f.retryAfterMs) retryNotBefore.set(res.metadata.uid, { until: now.getTime() + f.retryAfterMs, generation });
-      outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: delay };
+      if (f.reason === REASON.InternalError) log.error({ err: e instanceof Error ? `${e.name}: ${sanitize(e.message)}` : 'non-error thrown' }, 'unexpected reconcile error');
+      if (f.retryAfterMs) holds.hold(res.metadata.uid, now.getTime() + f.retryAfterMs, generation);
       // A failure after the Secret write (e.g. verification) still leaves a new credential in
       // the Secret; the back-off gate would hold a debounced restart back, so restart at once.
-      outcome.restartImmediately = true;
+      outcome = { ready: { status: 'False', reason: f.reason, message: f.message }, requeueAfterMs: nextAttemptDelay(attempts, f.transient, f.retryAfterMs), restartImmediately: true };
     }
     outcome = await rollout(res, ctx, outcome, revisionBefore);
     ctx.status.observedGeneration = generation;
-    const written = await writeStatus(env, path, res.status, ctx.status);
-    if (written) informer.upsert(written);
+    await writeStatus(env, path, res.status, ctx.status);
     env.metrics.observeToken(kind.kind, namespace, name, {
       ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
       ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
-      ready: getCondition(ctx.status.conditions, 'Ready')?.status ?? 'Unknown',
+      ready: getCondition(ctx.status.conditions, CONDITION.Ready)?.status ?? 'Unknown',
     });
     return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : {};
   };
 
-  async function finalize(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext): Promise<ReconcileResult> {
+  /** Adopt → a credential in hand → drift → suspend → plan → act. */
+  async function protocolSteps(res: R, ctx: KindContext, b: Bound): Promise<KindOutcome> {
+    adopt(res, ctx, b);
+    // A credential the provider handed out but that did not reach the Secret yet goes first,
+    // before any plan, suspended or not: it may be the only live one.
+    const waiting = protocol.writeUnwritten(res, ctx, b);
+    if (waiting) return waiting;
+    // An edited or deleted Secret is written back from the state Secret: never a new credential
+    // because of drift (a GNAP rotation would kill the token every consumer holds).
+    const held = await repairDrift(res, ctx);
+    if (held) return held;
+    if (res.spec.suspend) return suspended(ctx);
+
+    const view: PlanView = { secret: ctx.secret, provider: b.field, traits: b.provider.traits };
+    if (kind.planInputs) {
+      const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+      view.inputs = await readInputs(reader, kind.planInputs.refs(res), '');
+      view.inputHmac = kind.planInputs.hmac(res, view.inputs, (d) => dataHmac(ctx.env.hmacKey, d));
+    }
+    const plan = kind.plan({ ...res, status: ctx.status } as R, view, ctx.now);
+    ctx.log.debug({ action: plan.action, ...('reason' in plan ? { reason: plan.reason } : {}) }, 'planned');
+    switch (plan.action) {
+      case 'Wait':
+        return protocol.ready(res, ctx, b);
+      case 'Issue': {
+        const issued = await protocol.issue(res, ctx, b, plan);
+        if (issued.ready.status !== 'True') return issued;
+        // What the new credential replaced is cleaned up at once, not at the next look: plan again.
+        const next = kind.plan({ ...res, status: ctx.status } as R, { ...view, secret: ctx.secret }, ctx.now);
+        if (next.action !== 'RevokeReplaced') return issued;
+        const cleaned = await revokeReplaced(res, ctx, b, next);
+        return { ...issued, events: [...(issued.events ?? []), ...(cleaned.events ?? [])], requeueAfterMs: cleaned.requeueAfterMs ?? issued.requeueAfterMs };
+      }
+      case 'Restore':
+        return protocol.restore(res, ctx, b, plan);
+      case 'Verify':
+        await protocol.verify(res, ctx, b, ctx.secret.data);
+        return protocol.ready(res, ctx, b, REASON.Issued);
+      case 'RevokeReplaced':
+        return revokeReplaced(res, ctx, b, plan);
+      case 'AwaitNewSeed':
+        return protocol.awaitNewSeed(res, ctx, b, plan.refusal);
+      case 'Hold':
+        return {
+          ready: { status: plan.ready ? 'True' : 'False', reason: plan.reason, message: plan.message },
+          conditions: [{ type: CONDITION.Rotating, status: 'True', reason: plan.reason, message: plan.message }],
+          requeueAfterMs: plan.requeueAfterMs,
+        };
+      case 'Refuse':
+        throw new ReconcileError(plan.reason, plan.message, plan.transient);
+    }
+  }
+
+  /** Revokes what this resource replaced; on success the plan's `done` status applies. */
+  async function revokeReplaced(res: R, ctx: KindContext, b: Bound, plan: Extract<Plan, { action: 'RevokeReplaced' }>): Promise<KindOutcome> {
+    await protocol.revokeReplaced(res, ctx, b, plan.params);
+    for (const [k, v] of Object.entries(plan.done)) {
+      if (v === undefined) delete ctx.status[k];
+      else ctx.status[k] = v;
+    }
+    return { ...protocol.ready(res, ctx, b), events: [{ type: 'Normal', reason: REASON.ReplacedTokenDeleted, message: plan.message }] };
+  }
+
+  /** The Secret is written before the status: after a crash in between, take the facts from the Secret. */
+  function adopt(res: R, ctx: KindContext, b: Bound): void {
+    const annotations = ctx.target.secret?.metadata?.annotations ?? {};
+    const before = adoptFromSecret(ctx.status, ctx.secret, annotations, kind.mirror, ctx.env.hmacKey);
+    if (!before) return;
+    kind.adopted?.(res, ctx.status as R['status'] & typeof ctx.status, before, b.field);
+    ctx.log.info({ revision: ctx.status.revision }, 'adopted a Secret written before the status (crash or failed status write)');
+  }
+
+  async function finalize(res: R, path: string, ctx: KindContext): Promise<ReconcileResult> {
     if (!res.metadata.finalizers?.includes(FINALIZER)) return {};
     if (revokes(res)) {
-      const held = await revokeOrAbandon(kindDef, res, path, ctx);
+      const held = await revokeOrAbandon(res, path, ctx);
       if (held) return held;
       // the credential is dead (or abandoned, and said so): the Secret holding it goes
       await releaseTarget(env, res, 'delete');
@@ -262,11 +243,8 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     }
     // the operator's own copy goes in both cases (garbage collection would, later)
     await deleteStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
-    const released = await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
-    if (released) informer.upsert(released);
-    kindDef.forget?.(res);
-    retryNotBefore.delete(res.metadata.uid);
-    env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
+    await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
+    forget(res);
     return {};
   }
 
@@ -277,11 +255,18 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
    * what may still be valid (Warning event RevokeAbandoned, metric). Returns a requeue while the
    * finalizer must stay (a failure within the timeout).
    */
-  async function revokeOrAbandon(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext): Promise<ReconcileResult | undefined> {
+  async function revokeOrAbandon(res: R, path: string, ctx: KindContext): Promise<ReconcileResult | undefined> {
+    let b: Bound;
+    try {
+      b = bind(res);
+    } catch {
+      ctx.log.info('no provider block: nothing to revoke');
+      return undefined;
+    }
     const abandon = (reason: AbandonReason, why: string): undefined => {
-      const message = `revoke abandoned: ${why}. ${kindDef.stillValid(res)}`;
-      env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeAbandoned', message);
-      env.metrics.revokeAbandoned.inc({ kind: kindDef.kind, reason });
+      const message = `revoke abandoned: ${why}. ${protocol.stillValid(res, b)}`;
+      env.events.record(res as unknown as KubeObject, 'Warning', REASON.RevokeAbandoned, message);
+      env.metrics.revokeAbandoned.inc({ kind: kind.kind, reason });
       ctx.log.warn({ reason }, 'revoke abandoned; releasing the resource');
       return undefined;
     };
@@ -289,10 +274,10 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     if (res.spec.suspend) return abandon('Suspended', 'spec.suspend is true, so the provider is not called');
     if (await namespaceTerminating(env, res.metadata.namespace)) return abandon('NamespaceTerminating', `namespace ${res.metadata.namespace} is being deleted`);
     try {
-      await kindDef.revoke(res, ctx);
+      await protocol.revoke(res, ctx, b);
       // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
       crashPoint('finalize:after-revoke');
-      env.events.record(res as unknown as KubeObject, 'Normal', 'Revoked', 'credential revoked at the provider');
+      env.events.record(res as unknown as KubeObject, 'Normal', REASON.Revoked, 'credential revoked at the provider');
       return undefined;
     } catch (e) {
       const f = classify(e);
@@ -306,18 +291,26 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       ctx.status.failedAttempts = attempts;
       ctx.status.lastFailureTime = ctx.now.toISOString();
       const message = `${f.message} (retrying; the resource is released anyway ${Math.ceil(left / 1000)}s from now, spec.revokeTimeout)`;
-      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: 'RevokeFailed', message }, ctx.now, res.metadata.generation);
-      env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeFailed', f.message);
-      // cached, so its watch echo is known as ours: the retry waits for the back-off, not for the echo
-      const written = await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
-      if (written) informer.upsert(written);
-      const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
-      return { requeueAfterMs: Math.max(1000, Math.min(delay, left + 1000)) };
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: CONDITION.Ready, status: 'False', reason: REASON.RevokeFailed, message }, ctx.now, res.metadata.generation);
+      env.events.record(res as unknown as KubeObject, 'Warning', REASON.RevokeFailed, f.message);
+      // written through to the cache, so its watch echo is known as ours: the retry waits for the back-off, not for the echo
+      await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
+      return { requeueAfterMs: Math.max(1000, Math.min(nextAttemptDelay(attempts, f.transient, f.retryAfterMs), left + 1000)) };
     }
   }
 }
 
 type AbandonReason = 'SkipRevoke' | 'Suspended' | 'NamespaceTerminating' | 'InputGone' | 'RevokeTimeout';
+
+/**
+ * Suspended: no provider call; the Secret is left as it is. Ready stays True while the credential
+ * written last is there and has not expired.
+ */
+function suspended(ctx: KindContext): KindOutcome {
+  const exp = ctx.status.expirationTime;
+  const valid = !!ctx.status.revision && ctx.secret.exists && (exp === undefined || Date.parse(exp) > ctx.now.getTime());
+  return { ready: { status: valid ? 'True' : 'False', reason: REASON.Suspended, message: 'spec.suspend is true: no provider calls; the Secret is left as it is' } };
+}
 
 /**
  * Is the namespace being deleted? Then revoking cannot be relied on (its Secrets go in any
@@ -337,7 +330,7 @@ async function namespaceTerminating(env: OperatorEnv, namespace: string): Promis
 function refusedTarget(reason: string, message: string): KindOutcome {
   return {
     ready: { status: 'False', reason, message },
-    conditions: [{ type: 'Stalled', status: 'True', reason, message }],
+    conditions: [{ type: CONDITION.Stalled, status: 'True', reason, message }],
     events: [{ type: 'Warning', reason, message }],
     requeueAfterMs: TARGET_RECHECK_MS,
   };
@@ -345,20 +338,6 @@ function refusedTarget(reason: string, message: string): KindOutcome {
 
 function revokes(res: AnyResource): boolean {
   return (res.spec.deletionPolicy ?? 'Retain') === 'Revoke';
-}
-
-/**
- * While a failure's back-off runs, do nothing, unless the user changed the spec. (A pending
- * rotate request is not a reason to skip it: the failure may have been that very request.)
- */
-function backoffGate(res: AnyResource, now: Date): number | undefined {
-  const s = res.status;
-  if (!s?.failedAttempts || !s.lastFailureTime) return undefined;
-  if (s.observedGeneration !== res.metadata.generation) return undefined;
-  const transient = getCondition(s.conditions, 'Stalled')?.status !== 'True';
-  const until = Date.parse(s.lastFailureTime) + backoffDelay(s.failedAttempts, transient);
-  const wait = until - now.getTime();
-  return wait > 0 ? wait : undefined;
 }
 
 /** After every reconcile: restart the consuming workloads if the Secret got a new revision (rollout.ts). */
@@ -376,18 +355,19 @@ async function rollout(res: AnyResource, ctx: KindContext, outcome: KindOutcome,
     status: ctx.status,
     immediate: outcome.restartImmediately === true,
   });
-  if (r.removeCondition && getCondition(ctx.status.conditions, 'RolloutRestarted')) ctx.status.conditions = removeCondition(ctx.status.conditions, 'RolloutRestarted');
+  if (r.removeCondition && getCondition(ctx.status.conditions, CONDITION.RolloutRestarted)) ctx.status.conditions = removeCondition(ctx.status.conditions, CONDITION.RolloutRestarted);
   if (r.condition) ctx.status.conditions = setCondition(ctx.status.conditions, r.condition, ctx.now, res.metadata.generation);
   if (r.requeueAfterMs === undefined) return outcome;
   const requeueAfterMs = outcome.requeueAfterMs === undefined ? r.requeueAfterMs : Math.min(outcome.requeueAfterMs, r.requeueAfterMs);
   return { ...outcome, requeueAfterMs };
 }
 
-async function writeStatus(env: OperatorEnv, path: string, current: CommonStatus | undefined, next: CommonStatus): Promise<KubeObject | undefined> {
+async function writeStatus(env: OperatorEnv, path: string, current: Record<string, unknown> | undefined, next: Record<string, unknown>): Promise<void> {
   try {
-    return await patchStatus(env.client, path, current, next);
+    await patchStatus(env.client, path, current, next);
   } catch (e) {
-    if (e instanceof KubeApiError && e.notFound) return undefined;
+    if (e instanceof KubeApiError && e.notFound) return;
     throw e;
   }
 }
+

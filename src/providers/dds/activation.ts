@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../schedule/clock.js';
 import { ProviderError, isProviderError, kindForStatus, parseRetryAfter } from '../errors.js';
 import { type HttpClient, type ObservedCall, parseBody, send } from '../http.js';
 import { parseTimestamp } from './dds-api.js';
@@ -76,6 +77,8 @@ export type DeltaSharingProfile = z.output<typeof DeltaSharingProfileSchema>;
 
 export interface ActivationCall {
   http: HttpClient;
+  /** for Retry-After dates; default the system clock */
+  clock?: Clock;
   observe?: (o: ObservedCall) => void;
 }
 
@@ -88,7 +91,7 @@ export async function downloadProfile(c: ActivationCall, activationLink: string)
   if (res.status !== 200) {
     const kind = kindForStatus(res.status);
     if (kind === 'Retryable' || kind === 'RateLimited') {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), Date.now());
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), (c.clock ?? systemClock).now().getTime());
       throw new ProviderError(kind, `activate: HTTP ${res.status}`, {
         ...WHERE,
         status: res.status,

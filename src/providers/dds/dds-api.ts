@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../schedule/clock.js';
 import { ProviderError } from '../errors.js';
 import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
 
@@ -79,6 +80,8 @@ export const TWO_TOKEN_CEILING = 'TwoTokenCeiling';
 
 export interface DdsCall {
   http: HttpClient;
+  /** for Retry-After dates; default the system clock */
+  clock?: Clock;
   /** API base, e.g. https://api-sandbox.merchants.zalando.com */
   apiUrl: string;
   accessToken: string;
@@ -111,12 +114,12 @@ async function call(c: DdsCall, name: string, method: 'GET' | 'POST' | 'PATCH', 
     },
     { ...where, observe: c.observe },
   );
-  if (res.status < 200 || res.status > 299) failDds(res, where);
+  if (res.status < 200 || res.status > 299) failDds(res, where, (c.clock ?? systemClock).now().getTime());
   if (res.text.trim() === '') return [];
   return parseBody(res, DdsTokenList, where);
 }
 
-function failDds(res: HttpResponse, where: { provider: string; call: string }): never {
+function failDds(res: HttpResponse, where: { provider: string; call: string }, nowMs: number): never {
   const problem = readProblem(res.text);
   const code = problem.error_code ?? problem.code;
   if (where.call === 'rotate-tokens' && isCeiling(res.status, problem)) {
@@ -134,7 +137,7 @@ function failDds(res: HttpResponse, where: { provider: string; call: string }): 
       ...(code ? { code } : {}),
     });
   }
-  failFor(res, where, code, problem.title);
+  failFor(res, where, nowMs, code, problem.title);
 }
 
 function isCeiling(status: number, problem: z.infer<typeof ProblemBody>): boolean {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../schedule/clock.js';
 import { type HttpClient, type ObservedCall, failFor, parseBody, send } from '../http.js';
 
 /**
@@ -24,6 +25,8 @@ export interface ShareAccess {
 
 export interface VerifyCall {
   http: HttpClient;
+  /** for Retry-After dates; default the system clock */
+  clock?: Clock;
   observe?: (o: ObservedCall) => void;
 }
 
@@ -46,7 +49,7 @@ export async function verifyShareAccess(
     } catch {
       code = undefined;
     }
-    failFor(res, WHERE, code);
+    failFor(res, WHERE, (c.clock ?? systemClock).now().getTime(), code);
   }
   const body = parseBody(res, ListSharesResponse, WHERE);
   return { sharesVisible: body.items?.length ?? 0 };

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../../schedule/clock.js';
+import { withFreshCredential } from '../../schedule/retry.js';
 import { ProviderError, isProviderError } from '../errors.js';
 import type { HttpClient, ObservedCall } from '../http.js';
 import { type DeltaSharingProfile, downloadProfile } from './activation.js';
@@ -73,7 +74,7 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
     clientAuth: opts.clientAuth,
     observe: opts.observe,
   });
-  const plain = { http: opts.http, observe: opts.observe };
+  const plain = { http: opts.http, clock, observe: opts.observe };
 
   /**
    * Runs a DDS call with a cached zDirect token. A 401 means that token was refused
@@ -81,15 +82,12 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
    */
   async function withDds<T>(account: DdsAccount, fn: (c: DdsCall) => Promise<T>): Promise<T> {
     const tokenUrl = account.tokenUrl ?? `${account.apiUrl.replace(/\/+$/, '')}/auth/token`;
-    const callWith = (accessToken: string) => fn({ ...plain, apiUrl: account.apiUrl, accessToken });
-    const first = await tokens.getToken(tokenUrl, account.credentials);
-    try {
-      return await callWith(first);
-    } catch (e) {
-      if (!(isProviderError(e) && e.status === 401)) throw e;
-      tokens.invalidate(tokenUrl, account.credentials, first);
-      return callWith(await tokens.getToken(tokenUrl, account.credentials));
-    }
+    return withFreshCredential(
+      () => tokens.getToken(tokenUrl, account.credentials),
+      (refused) => tokens.invalidate(tokenUrl, account.credentials, refused),
+      (accessToken) => fn({ ...plain, apiUrl: account.apiUrl, accessToken }),
+      (e) => isProviderError(e) && e.status === 401,
+    );
   }
 
   /**

@@ -76,7 +76,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       form.set('client_secret', creds.clientSecret);
     }
     const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form }, { ...WHERE, observe: opts.observe });
-    if (res.status !== 200) failToken(res);
+    if (res.status !== 200) failToken(res, now());
     const body = parseBody(res, TokenResponse, WHERE);
     const lifetimeMs = (body.expires_in ?? ASSUMED_LIFETIME_S) * 1000;
     const obtainedAt = now();
@@ -141,7 +141,7 @@ function cacheKey(tokenUrl: string, creds: ZDirectCredentials): string {
   return createHash('sha256').update(`${tokenUrl}\0${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
 }
 
-function failToken(res: HttpResponse): never {
+function failToken(res: HttpResponse, nowMs: number): never {
   let error: string | undefined;
   try {
     error = OAuthErrorBody.parse(JSON.parse(res.text)).error;
@@ -158,5 +158,5 @@ function failToken(res: HttpResponse): never {
       retryAfterMs: DEFAULT_TOKEN_WINDOW_MS,
     });
   }
-  failFor(res, WHERE, error);
+  failFor(res, WHERE, nowMs, error);
 }

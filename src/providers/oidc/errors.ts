@@ -20,22 +20,33 @@ export type OidcRefusalReason =
   | 'InvalidClient' //         unknown client_id or wrong client credentials (HTTP 401)
   | 'UnauthorizedClient'; //   the client may not use this grant (HTTP 400)
 
-/** What the person who owns the token should do, per reason (ends up in a condition message). */
-const WHAT_TO_DO: Record<OidcRefusalReason, string> = {
-  RefreshTokenExpired: 'the refresh token has expired; generate a new token and update the seed Secret',
-  SessionNotActive: 'the token session has ended (revoked, logged out, expired or killed by a token reuse); generate a new token and update the seed Secret',
-  RefreshTokenReused: 'an already used refresh token was presented, so the server ended the session; generate a new token and update the seed Secret, and make sure only one writer refreshes it',
-  StaleToken: 'the token predates a not-before policy; generate a new token and update the seed Secret',
-  InvalidRefreshToken: 'the seed Secret does not hold a refresh token for this realm; check which value was pasted',
-  ClientMismatch: 'the refresh token was issued to a different client; set clientId to the client chosen when the token was generated',
-  UserDisabled: "the token's user is disabled or deleted; an administrator must re-enable it, then generate a new token",
-  RefreshTokenRejected: 'the server refused the refresh token; generate a new token and update the seed Secret',
-  InvalidClient: 'the server does not know this client or refused its credentials; check clientId and the client secret',
-  UnauthorizedClient: 'this client may not use the refresh grant or needs credentials; check clientId and the client secret',
+/**
+ * What the refusal means, in the vendor's words, and what a person must change: the refresh
+ * token (a new one from the identity provider) or the client (its id or secret). The
+ * controller names the Secret or spec field that holds it.
+ */
+const REFUSALS: Record<OidcRefusalReason, { says: string; inputs?: readonly string[]; config?: readonly string[] }> = {
+  RefreshTokenExpired: { says: 'the refresh token has expired', inputs: ['refreshToken'] },
+  SessionNotActive: { says: 'the token session has ended (revoked, logged out, expired or killed by a token reuse)', inputs: ['refreshToken'] },
+  RefreshTokenReused: {
+    says: 'an already used refresh token was presented, so the server ended the session; make sure only one writer refreshes it',
+    inputs: ['refreshToken'],
+  },
+  StaleToken: { says: 'the token predates a not-before policy', inputs: ['refreshToken'] },
+  InvalidRefreshToken: { says: 'the value is not a refresh token of this realm; check which value was pasted', inputs: ['refreshToken'] },
+  ClientMismatch: { says: 'the refresh token was issued to a different client; clientId must name the client chosen when the token was generated', config: ['clientId'] },
+  UserDisabled: { says: "the token's user is disabled or deleted; an administrator must re-enable it first", inputs: ['refreshToken'] },
+  RefreshTokenRejected: { says: 'the server refused the refresh token', inputs: ['refreshToken'] },
+  InvalidClient: { says: 'the server does not know this client or refused its credentials; check clientId and the client secret', config: ['clientId'], inputs: ['clientSecret'] },
+  UnauthorizedClient: {
+    says: 'this client may not use the refresh grant or needs credentials; check clientId and the client secret',
+    config: ['clientId'],
+    inputs: ['clientSecret'],
+  },
 };
 
 // Keycloak's error_description strings for invalid_grant (TokenManager, 26.x; see
-// ../../../../shared/research/providers.md §2.4). Matched loosely: wording drifts between versions.
+// docs/providers.md "Keycloak: refresh-grant errors"). Matched loosely: wording drifts between versions.
 const GRANT_REASONS: ReadonlyArray<[RegExp, OidcRefusalReason]> = [
   [/refresh token reuse/i, 'RefreshTokenReused'],
   [/^token (is )?not active/i, 'RefreshTokenExpired'],
@@ -55,8 +66,8 @@ export function reasonForGrantError(description: string | undefined): OidcRefusa
 }
 
 /**
- * A ProviderError that may carry why the server refused us. `reason` is set whenever a
- * human must act (kind Unauthorized); the message says what to do.
+ * A ProviderError that may carry why the server refused us. `reason` (= refusal.reason) is
+ * set whenever a human must act (kind Unauthorized); the message says what happened.
  */
 export class OidcError extends ProviderError {
   readonly reason?: OidcRefusalReason;
@@ -161,7 +172,8 @@ function fromOAuthError(
   else if (code === 'invalid_client' || (code === 'unauthorized_client' && status === 401)) reason = 'InvalidClient';
   else if (code === 'unauthorized_client') reason = 'UnauthorizedClient';
   if (reason) {
-    return new OidcError('Unauthorized', `${base}: ${WHAT_TO_DO[reason]}`, { ...opts, reason });
+    const { says, ...fix } = REFUSALS[reason];
+    return new OidcError('Unauthorized', `${base}: ${says}`, { ...opts, reason, refusal: { reason, ...fix } });
   }
   return new OidcError(kindForStatus(status), base, opts);
 }

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { isProviderError } from '../errors.js';
 import type { Clock } from '../../schedule/clock.js';
+import { withFreshCredential } from '../../schedule/retry.js';
 import type { ProfileAuthorization } from './schemas.js';
 
 /** How the cache logs a profile in and extends its authorization; the provider supplies it. */
@@ -80,16 +81,13 @@ export class AuthorizationCache {
    * it is still the one that failed, so a concurrent re-login is not thrown away) and
    * `fn` runs once more with a fresh login; a second 401 is the caller's answer.
    */
-  async withAuthorization<T>(session: ProfileSession, fn: (token: string) => Promise<T>): Promise<T> {
-    const auth = await this.get(session);
-    try {
-      return await fn(auth.authorizationToken);
-    } catch (e) {
-      if (!(isProviderError(e) && e.kind === 'Unauthorized' && e.status === 401)) throw e;
-      this.invalidate(session.key, auth.authorizationToken);
-      const fresh = await this.get(session);
-      return fn(fresh.authorizationToken);
-    }
+  withAuthorization<T>(session: ProfileSession, fn: (token: string) => Promise<T>): Promise<T> {
+    return withFreshCredential(
+      () => this.get(session),
+      (refused) => this.invalidate(session.key, refused.authorizationToken),
+      (auth) => fn(auth.authorizationToken),
+      (e) => isProviderError(e) && e.kind === 'Unauthorized' && e.status === 401,
+    );
   }
 
   /** Drops the authorization if it is still `token`. */

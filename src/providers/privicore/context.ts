@@ -53,8 +53,16 @@ export interface PrivicoreContext {
    * and reads expiry at `/profile/authorization-token/expiry`; the official docs say GET
    * and `/profile/retrieve-token-expiry`.
    */
-  wire: { statusMethod: 'POST' | 'GET'; expiryPath: 'live' | 'docs' };
+  wire: PrivicoreWire;
 }
+
+export interface PrivicoreWire {
+  statusMethod: 'POST' | 'GET';
+  expiryPath: 'live' | 'docs';
+}
+
+/** What a server is assumed to speak until it answers otherwise. */
+export const initialWire = (): PrivicoreWire => ({ statusMethod: 'POST', expiryPath: 'live' });
 
 /**
  * Runs `fn` with a live profile authorization token. The provider passes one backed by

@@ -9,9 +9,11 @@ import {
   PROVIDER,
   normalizeApiUrl,
   realSleep,
+  initialWire,
   type Authorized,
   type PollingOptions,
   type PrivicoreContext,
+  type PrivicoreWire,
 } from './context.js';
 import * as dataTokens from './data-tokens.js';
 import * as profile from './profile.js';
@@ -38,6 +40,11 @@ export interface PrivicoreProviderOptions {
   polling?: Partial<PollingOptions>;
   requestTimeoutMs?: number;
   observe?: (o: ObservedCall) => void;
+  /**
+   * What this server's wire has been seen to speak (context.ts PrivicoreWire): pass one per
+   * apiUrl for the whole process, so the first fallback is learned once, not on every call.
+   */
+  wire?: PrivicoreWire;
   /** test seams for the poll loop; real time by default */
   sleep?: (ms: number) => Promise<void>;
   elapsedMs?: () => number;
@@ -102,7 +109,7 @@ export function createPrivicoreProvider(opts: PrivicoreProviderOptions): Privico
       const token = cache.peek(key)?.authorizationToken;
       return token ? [password, token] : [password];
     },
-    wire: { statusMethod: 'POST', expiryPath: 'live' },
+    wire: opts.wire ?? initialWire(),
   };
 
   const session: ProfileSession = {

@@ -31,13 +31,6 @@ const issued: DataTokenStatus = { tokenId: TOKEN, tokenOrigin: 'Tokenized', sour
 /** a tokenRef-mode resource resolved an hour ago */
 const resolved: DataTokenStatus = { tokenId: TOKEN, tokenOrigin: 'Referenced', sourceHMAC: HMAC, revision: 1, lastRotationTime: new Date(NOW.getTime() - HOUR).toISOString() };
 
-describe('planDataToken: both modes', () => {
-  it('Suspended wins over everything, before any input is read', () => {
-    expect(planDataToken(dt({ ...SOURCE, suspend: true }), none, undefined, NOW)).toEqual({ action: 'Suspended' });
-    expect(planDataToken(dt({ ...TOKEN_REF, suspend: true }, resolved, { 'token-operator.io/rotate': 'x' }), none, undefined, NOW)).toEqual({ action: 'Suspended' });
-  });
-});
-
 describe('planDataToken: source mode', () => {
   it('Tokenize FirstIssue when no token is known', () => {
     expect(planDataToken(dt(SOURCE), none, HMAC, NOW)).toEqual({ action: 'Tokenize', reason: 'FirstIssue' });

@@ -41,15 +41,15 @@ const NONE: SecretState = { exists: false, owned: false, revision: 0, data: {} }
 const FOREIGN: SecretState = { exists: true, owned: false, revision: 0, data: { other: 'x' } };
 
 describe('planDeltaShareToken', () => {
-  describe('suspend', () => {
-    it('does nothing while suspended, whatever else is pending', () => {
-      const r = res({ spec: { suspend: true }, status: { ...ISSUED, rotatedTokenExpirationTime: expires }, rotate: 'now' });
-      expect(planDeltaShareToken(r, NONE, due)).toEqual({ action: 'Suspended' });
-      expect(planDeltaShareToken(res({ spec: { suspend: true } }), NONE, due)).toEqual({ action: 'Suspended' });
+  describe('overlap', () => {
+    it('refuses an overlap below the operator\'s floor before anything else, naming the default', () => {
+      const plan = planDeltaShareToken(res({ spec: { overlap: '3m' }, status: ISSUED, rotate: 'now' }), OURS, due, 300);
+      expect(plan).toMatchObject({ action: 'OverlapTooShort', message: expect.stringContaining('spec.overlap 3m is shorter than the minimum of 300s') });
+      expect(planDeltaShareToken(res(), NONE, before, 7200)).toMatchObject({ action: 'OverlapTooShort', message: expect.stringContaining('1h (the default)') });
     });
 
-    it('suspend: false is not suspended', () => {
-      expect(planDeltaShareToken(res({ spec: { suspend: false } }), NONE, before).action).toBe('Issue');
+    it('accepts an overlap at the floor', () => {
+      expect(planDeltaShareToken(res({ spec: { overlap: '5m' } }), NONE, before, 300).action).toBe('Issue');
     });
   });
 

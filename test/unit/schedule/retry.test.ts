@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from '../../../src/schedule/backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from '../../../src/schedule/retry.js';
 
 describe('backoffDelay', () => {
   it('is zero before any failure', () => {

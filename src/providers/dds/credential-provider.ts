@@ -1,0 +1,99 @@
+import type { DdsProviderSpec } from '../../api/deltasharetoken.js';
+import type { ShareTokenIssue } from '../contracts.js';
+import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { ProviderError } from '../errors.js';
+import { createDdsProvider, type DdsAccount, type DdsProvider, type DdsToken } from './index.js';
+
+// Delta Sharing tokens live 90 days (docs/providers.md "Zalando DDS: lifecycle") when neither
+// the profile nor the token list says otherwise.
+const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
+
+/**
+ * Zalando Direct Data Sharing (docs/providers.md "Zalando DDS"): an issue lists the account's
+ * tokens, uses an activation link nobody downloaded yet or rotates for a new one, and downloads
+ * the Delta Sharing profile behind it — once: the link works one time only.
+ */
+export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = createDdsProvider(deps)): CredentialProvider<DdsProviderSpec, ShareTokenIssue> {
+  const account = (call: ProviderCall<DdsProviderSpec>): DdsAccount => ({
+    apiUrl: call.spec.apiUrl,
+    ...(call.spec.tokenUrl ? { tokenUrl: call.spec.tokenUrl } : {}),
+    credentials: { clientId: String(call.inputs.clientId), clientSecret: String(call.inputs.clientSecret) },
+  });
+
+  return {
+    name: 'dds',
+    traits: { oneTime: true },
+
+    inputs: (d) => ({
+      clientId: { field: 'credentialsSecretRef', name: d.credentialsSecretRef.name, key: 'client_id' },
+      clientSecret: { field: 'credentialsSecretRef', name: d.credentialsSecretRef.name, key: 'client_secret' },
+    }),
+
+    endpoints: (d) => ({ apiUrl: d.apiUrl, tokenUrl: d.tokenUrl }),
+
+    async issue(call) {
+      const acct = account(call);
+      const p = call.params;
+      if (p.revokeAllFirst) await dds.revokeAll(acct);
+      // Always look first: a link left unconsumed by an interrupted rotation is used, not wasted.
+      let tokens = await dds.listTokens(acct);
+      let chosen = unconsumed(tokens, p.downloaded);
+      let rotated = false;
+      if (!chosen) {
+        tokens = await dds.rotate(acct, p.overlapSeconds);
+        call.step('after-rotate');
+        chosen = unconsumed(tokens, p.downloaded);
+        rotated = true;
+        if (!chosen) throw new ProviderError('BadResponse', 'rotate-tokens: the answer has no activation link', { provider: 'dds', call: 'rotate-tokens' });
+      }
+      // When the previous token stops working: what DDS reports for it, else (a rotation whose answer
+      // omits it) now + overlap. After PATCH 0 nothing survives: every old token died at once.
+      const fallback = rotated && !p.revokeAllFirst ? new Date(call.now.getTime() + p.overlapSeconds * 1000) : undefined;
+      const rotatedUntil = maxRotatedExpiry(tokens, call.now, fallback);
+      const profile = await dds.activate(chosen.activationLink!);
+      const expiresAt = profile.expirationTime
+        ? new Date(profile.expirationTime)
+        : (chosen.expirationTime ?? new Date(call.now.getTime() + DEFAULT_LIFETIME_MS));
+      const share = JSON.stringify({
+        shareCredentialsVersion: profile.shareCredentialsVersion,
+        endpoint: profile.endpoint,
+        bearerToken: profile.bearerToken,
+        expirationTime: expiresAt.toISOString(),
+      });
+      return {
+        data: { 'config.share': share, endpoint: profile.endpoint, bearerToken: profile.bearerToken, expirationTime: expiresAt.toISOString() },
+        expiresAt,
+        ...(chosen.id ? { tokenId: chosen.id } : {}),
+        facts: { replacedUntil: rotatedUntil?.toISOString() ?? null },
+      };
+    },
+
+    async verify(_call, data) {
+      await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken ?? '' });
+    },
+
+    async revoke(call) {
+      // PATCH 0 revokes EVERY token of the account; deletionPolicy Revoke is the user's opt-in.
+      await dds.revokeAll(account(call));
+    },
+
+    stillValid(d, known) {
+      const until = known.expiresAt ? ` (the newest until ${known.expiresAt})` : '';
+      return (
+        `The DDS tokens of the zDirect app in Secret "${d.credentialsSecretRef.name}" may still be valid${until}: ` +
+        'revoke them with PATCH /dds-tokens (token_expiry_time_in_seconds 0) or in the Zalando partner portal'
+      );
+    },
+  };
+}
+
+/** A usable activation link: an ACTIVE token whose link this resource has not downloaded. */
+function unconsumed(tokens: DdsToken[], downloaded: readonly string[]): DdsToken | undefined {
+  return tokens.find((t) => t.status === 'ACTIVE' && t.activationLink && !(t.id !== undefined && downloaded.includes(t.id)));
+}
+
+function maxRotatedExpiry(tokens: DdsToken[], now: Date, fallback?: Date): Date | undefined {
+  const live = tokens.filter((t) => t.status === 'ROTATED' && t.expirationTime && t.expirationTime > now).map((t) => t.expirationTime!.getTime());
+  if (live.length) return new Date(Math.max(...live));
+  return fallback;
+}

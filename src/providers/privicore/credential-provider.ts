@@ -1,0 +1,119 @@
+import type { PrivicoreSpec } from '../../api/datatoken.js';
+import { FLOORS } from '../../api/common.js';
+import { atLeast } from '../../schedule/duration.js';
+import type { DataTokenIssue, DataTokenRevoke } from '../contracts.js';
+import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { ProviderError, isProviderError } from '../errors.js';
+import { AuthorizationCache } from './authorization-cache.js';
+import { PROVIDER, initialWire, type PollingOptions, type PrivicoreWire } from './context.js';
+import { createPrivicoreProvider, type PrivicoreProvider } from './provider.js';
+
+const DEFAULT_AUTHORIZATION_TTL = '24h';
+const LIST_PAGE_SIZE = 100;
+const MAX_LIST_PAGES = 100;
+
+export interface PrivicoreCredentialOptions {
+  /** ONE per process, so every DataToken of a profile shares one login */
+  authorizations?: AuthorizationCache;
+  polling?: Partial<PollingOptions>;
+}
+
+/**
+ * Privicore data tokens (docs/providers.md "Privicore"): tokenize exchanges data for a
+ * permanent data token, resolve downloads the data behind one. Every call is authorized by the
+ * profile's one shared authorization (AuthorizationCache), and what a server's wire speaks is
+ * learned once per apiUrl.
+ */
+export function privicoreCredentialProvider(
+  deps: ProviderDeps,
+  opts: PrivicoreCredentialOptions = {},
+): CredentialProvider<PrivicoreSpec, DataTokenIssue, DataTokenRevoke> {
+  const authorizations = opts.authorizations ?? new AuthorizationCache({ clock: deps.clock });
+  const wires = new Map<string, PrivicoreWire>();
+
+  function client(call: ProviderCall<PrivicoreSpec>): PrivicoreProvider {
+    const p = call.spec;
+    let wire = wires.get(p.apiUrl);
+    if (!wire) wires.set(p.apiUrl, (wire = initialWire()));
+    return createPrivicoreProvider({
+      http: deps.http,
+      clock: deps.clock,
+      apiUrl: p.apiUrl,
+      profile: { username: String(call.inputs.username), password: String(call.inputs.password) },
+      authorizations,
+      wire,
+      authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
+      ...(deps.observe ? { observe: deps.observe } : {}),
+      ...(opts.polling ? { polling: opts.polling } : {}),
+    });
+  }
+
+  /** Every data token carrying the tag (crash orphans included), except `keep`. */
+  async function tagged(c: PrivicoreProvider, tag: string, keep: readonly string[]): Promise<string[]> {
+    const ours: string[] = [];
+    for (let page = 1; page <= MAX_LIST_PAGES; page++) {
+      const list = await c.listDataTokens(page, LIST_PAGE_SIZE);
+      for (const item of list.items) if (item.fileName === tag && !keep.includes(item.token)) ours.push(item.token);
+      if (list.items.length < LIST_PAGE_SIZE || page * LIST_PAGE_SIZE >= list.meta.count) break;
+    }
+    return ours;
+  }
+
+  return {
+    name: 'privicore',
+    // an exchange can be repeated: a token lost to a crash is an orphan, tagged and swept on delete
+    traits: { oneTime: false },
+
+    inputs: (p) => ({
+      username: { field: 'profileSecretRef', name: p.profileSecretRef.name, key: 'username' },
+      password: { field: 'profileSecretRef', name: p.profileSecretRef.name, key: 'password' },
+    }),
+
+    endpoints: (p) => ({ apiUrl: p.apiUrl }),
+
+    async issue(call) {
+      const c = client(call);
+      const what = call.params;
+      let issued: { data: Record<string, string>; tokenId: string };
+      if (what.mode === 'tokenize') {
+        const { token } = await c.tokenize({ data: what.data, context: what.context, fileName: what.tag });
+        issued = { data: { data_token: token, context: what.context }, tokenId: token };
+      } else {
+        const { data } = await c.resolve({ token: what.token });
+        const text = data.toString('utf8');
+        if (!Buffer.from(text, 'utf8').equals(data)) {
+          throw new ProviderError('Invalid', 'resolve: the data behind the token is not UTF-8 text; binary payloads cannot be written to a Secret key yet', {
+            provider: PROVIDER,
+            call: 'resolve',
+            code: 'binary_data',
+          });
+        }
+        issued = { data: { data: text }, tokenId: what.token };
+      }
+      // just used, so this is the cached authorization: no extra request
+      const auth = await c.authorization();
+      return { ...issued, facts: { authorizationExpiresAt: auth.expiresAt.toISOString() } };
+    },
+
+    async revoke(call) {
+      const c = client(call);
+      let tokens = [...call.params.tokens];
+      const sweep = call.params.sweep;
+      if (sweep) {
+        try {
+          tokens = [...new Set([...tokens, ...(await tagged(c, sweep.tag, sweep.keep))])];
+        } catch (e) {
+          // list-data-tokens is known only from a third-party probe (docs/providers.md "Privicore:
+          // data tokens"): a server without it must not keep the resource from being deleted
+          if (!(isProviderError(e) && (e.kind === 'NotFound' || e.kind === 'Invalid'))) throw e;
+        }
+      }
+      for (const token of tokens) await c.remove({ token });
+    },
+
+    stillValid(p, known) {
+      if (!known.createdTag) return 'The operator created nothing at Privicore for this resource: nothing else to revoke.';
+      return `Data tokens this resource created stay stored at Privicore (file name ${known.createdTag}, profile in Secret "${p.profileSecretRef.name}"): delete them there`;
+    },
+  };
+}
