@@ -121,8 +121,8 @@ bad(DT, 'source without secretKeyRef', { 'spec.source.secretKeyRef': DROP }, 'sp
 bad(DT, 'tokenRef without its Secret', { 'spec.tokenRef': {} }, 'spec.tokenRef.secretKeyRef', 'Required value', tokenRefSpec());
 
 // ── one-of: both or neither ────────────────────────────────────────────────────────────
-bad(AT, 'neither oidc nor gnap', { 'spec.oidc': DROP }, 'spec', 'exactly one of oidc and gnap');
-bad(AT, 'both oidc and gnap', { 'spec.gnap': gnap() }, 'spec', 'exactly one of oidc and gnap');
+bad(AT, 'neither oidc nor gnap', { 'spec.oidc': DROP }, 'spec', 'exactly one provider block');
+bad(AT, 'both oidc and gnap', { 'spec.gnap': gnap() }, 'spec', 'exactly one provider block');
 bad(AT, 'oidc with neither issuerUrl nor tokenUrl', { 'spec.oidc.issuerUrl': DROP }, 'spec.oidc', 'issuerUrl or tokenUrl');
 bad(DT, 'neither source nor tokenRef', { 'spec.source': DROP }, 'spec', 'exactly one of source and tokenRef');
 bad(DT, 'both source and tokenRef', { 'spec.tokenRef': { secretKeyRef: { name: 'shared-token', key: 'token' } } }, 'spec', 'exactly one of source and tokenRef');
