@@ -203,7 +203,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   };
   const unfenced = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
   const http: HttpClient = elector
-    ? (req) => {
+    ? async (req) => {
         if (!elector.fenced) throw new ProviderError('Retryable', 'not sent: this replica does not hold the leader lease', { provider: 'operator', call: 'lease' });
         return unfenced(req);
       }

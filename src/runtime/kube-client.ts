@@ -147,9 +147,10 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
-    if (method !== 'GET') this.opts.writeGate?.();
     await this.prepare();
     await this.limiter.take();
+    // checked as late as possible: after the rate limiter's wait, right before the request goes out
+    if (method !== 'GET') this.opts.writeGate?.();
     const started = performance.now();
     const verb = ro.verb ?? method.toLowerCase();
     let code = 0;
@@ -186,7 +187,10 @@ export class KubeClient {
             clearTimeout(deadline);
             resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
           });
-          res.on('error', reject);
+          res.on('error', (e) => {
+            clearTimeout(deadline);
+            reject(e);
+          });
         },
       );
       // `timeout` above is the socket's idle time; a deadline bounds the whole request (lease renewals)

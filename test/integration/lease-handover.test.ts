@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHttpClient, type HttpClient, type HttpRequest } from '../../src/providers/http.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import type { OperatorConfig } from '../../src/config.js';
+import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
-import { gnapFixture } from '../support/fixtures.js';
+import { ddsFixture, gnapFixture, shareStatus } from '../support/fixtures.js';
 import {
   adminClient,
   condition,
@@ -72,12 +73,12 @@ function outageAfterNext(match: (req: HttpRequest) => boolean) {
   return { state, make };
 }
 
-async function startReplica(ns: string, identity: string, http: { http: HttpClient; calls: () => number }): Promise<Replica> {
+async function startReplica(ns: string, identity: string, http: { http: HttpClient; calls: () => number }, controllers: OperatorConfig['controllers'] = ['AccessToken']): Promise<Replica> {
   let exit!: (code: number) => void;
   const exited = new Promise<number>((r) => (exit = r));
   const cfg: Partial<OperatorConfig> = {
     watchNamespaces: [ns],
-    controllers: ['AccessToken'],
+    controllers,
     leaderElect: true,
     leaseNamespace: ns,
     identity,
@@ -166,6 +167,62 @@ describe('leader election: a one-time credential survives a 60 s API outage and 
     expect(rotations()).toBe(3);
     expect(await works((await getSecretData(client, ns, 'handover-token'))?.access_token)).toBe(200);
   }, 300_000);
+});
+
+describe('leader election: a replica that lost the lease calls no provider', () => {
+  let sim: DdsSimulator;
+  let ns: string;
+  const replicas: Replica[] = [];
+
+  beforeAll(async () => {
+    sim = await startDdsSimulator();
+    ns = await createNamespace(client, 'lease-dds');
+  });
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.op.stop()));
+    await sim?.close();
+  });
+
+  it('a rotation under way when the lease is lost does not reach the provider; the new leader rotates once', async () => {
+    const rotations = () => sim.state.log.filter((e) => e.method === 'POST' && e.path === '/dds-tokens').length;
+    // a's first provider request of the rotation (listing the account's tokens) is held until a
+    // has lost the lease in an API outage; its next one (the rotation itself) meets the fence
+    const held = { armed: false, lostAt: 0, afterLoss: 0, outage: undefined as ReturnType<typeof controlPlaneOutage> | undefined };
+    let a!: Replica;
+    const inner = fetchHttpClient({ timeoutMs: 10_000 });
+    const aHttp: HttpClient = async (req) => {
+      if (held.lostAt) held.afterLoss++;
+      if (held.armed && req.method === 'GET' && new URL(req.url).pathname === '/dds-tokens') {
+        held.armed = false;
+        held.outage = controlPlaneOutage(10_000);
+        await held.outage.stopped;
+        await waitFor('a lost the lease', async () => a.op.logs.text.includes('lost leadership'), 30_000);
+        held.lostAt = Date.now();
+      }
+      return inner(req);
+    };
+    a = await startReplica(ns, 'a', { http: aHttp, calls: () => 0 }, ['DeltaShareToken']);
+    replicas.push(a);
+    await waitFor('a leads', async () => (await holder(ns)) === 'a', 30_000);
+    const b = await startReplica(ns, 'b', { http: fetchHttpClient({ timeoutMs: 10_000 }), calls: () => 0 }, ['DeltaShareToken']);
+    replicas.push(b);
+
+    await createResource(client, 'deltasharetokens', await ddsFixture(client, sim, 'fenced', { namespace: ns }));
+    await waitForReady(client, 'deltasharetokens', ns, 'fenced', 'Issued');
+    const before = rotations();
+
+    held.armed = true;
+    await requestRotation(client, 'deltasharetokens', ns, 'fenced', 'during-loss');
+    expect(await a.exited).toBe(1);
+    expect(held.afterLoss).toBe(0); // not sent: the fence refused it before the HttpClient
+    expect(a.op.logs.text).toContain('not sent: this replica does not hold the leader lease');
+    expect(rotations()).toBe(before);
+
+    await waitFor('b leads', async () => (await holder(ns)) === 'b', 60_000);
+    await waitForReady(client, 'deltasharetokens', ns, 'fenced', 'Rotated', 2);
+    expect(rotations()).toBe(before + 1);
+    expect(await shareStatus(client, ns, 'fenced-share')).toBe(200);
+  }, 240_000);
 });
 
 const skip = await keycloakAvailable();
