@@ -46,6 +46,8 @@ describe('the token-operator Helm chart', () => {
     expect(() => template('t', 'x', { logLevel: 'loud' })).toThrow(/logLevel/);
     expect(() => template('t', 'x', { controllers: ['Certificate'] })).toThrow(/controllers/);
     expect(() => template('t', 'x', { workers: 0 })).toThrow(/workers/);
+    expect(() => template('t', 'x', { 'leaderElection.renewDeadlineSeconds': 15 })).toThrow(/renewDeadlineSeconds must be shorter than leaderElection.leaseDurationSeconds/);
+    expect(() => template('t', 'x', { 'leaderElection.retryPeriodSeconds': 10 })).toThrow(/retryPeriodSeconds must be shorter than leaderElection.renewDeadlineSeconds/);
   });
 
   it('renders a restricted, probed Deployment whose env the operator config reads back exactly', () => {
@@ -60,6 +62,7 @@ describe('the token-operator Helm chart', () => {
         'leaderElection.leaseDurationSeconds': 30,
         'leaderElection.renewDeadlineSeconds': 20,
         'leaderElection.retryPeriodSeconds': 4,
+        'leaderElection.lostLeaseGraceSeconds': 300,
         controllers: ['DeltaShareToken'],
         providerTimeoutSeconds: 30,
         providerQps: 5,
@@ -96,6 +99,7 @@ describe('the token-operator Helm chart', () => {
       leaseDurationSeconds: 30,
       renewDeadlineSeconds: 20,
       retryPeriodSeconds: 4,
+      lostLeaseGraceSeconds: 300,
       controllers: ['DeltaShareToken'],
       providerTimeoutSeconds: 30,
       providerQps: 5,
