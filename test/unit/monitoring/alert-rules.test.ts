@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertNames, prometheusMissing, renderRules, runPromtool, toYaml, type RuleFile } from '../../support/prometheus.js';
+import { ROOT, alertNames, prometheusMissing, renderRules, runPromtool, toYaml, type RuleFile } from '../../support/prometheus.js';
 import { JOB, STEP, Timeline, tokenAlert, type TokenId } from './timeline.js';
 
 /**
@@ -217,6 +217,21 @@ describe.skipIf(missing)('alert rules rendered from the chart, run by promtool',
       expect(a.annotations?.runbook_url).toBe(`https://github.com/token-operator/token-operator/blob/main/docs/runbooks.md#${a.alert!.toLowerCase()}`);
       expect(a.labels?.severity).toMatch(/^(warning|critical)$/);
     }
+  });
+
+  it('each alert has its runbook section in docs/runbooks.md: what it means, the commands to run, the usual fixes', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'runbooks.md'), 'utf8');
+    const sections = new Map(doc.split(/^## /m).slice(1).map((sec) => [sec.split('\n', 1)[0]!.trim(), sec]));
+    for (const alert of alertNames(rules)) {
+      const sec = sections.get(alert);
+      expect(sec, `docs/runbooks.md has no "## ${alert}"`).toBeDefined();
+      for (const part of ['**What it means.**', '**Run.**', '**Usual fixes']) expect(sec, `${alert}: ${part}`).toContain(part);
+      expect(sec, `${alert}: a command block`).toMatch(/```sh\n(kubectl|npm) /);
+      // every alert about tokens says which kubectl token explain to run (the operator-wide ones look at pods and the Lease)
+      if (!/^TokenOperator(Down|NoLeader)$/.test(alert)) expect(sec, alert).toContain('kubectl token explain NAME -k KIND -n NAMESPACE');
+    }
+    // GitHub's anchor for "## TokenOperatorX" is #tokenoperatorx; links inside the page point at sections that exist
+    for (const [, anchor] of doc.matchAll(/\]\(#([a-z]+)\)/g)) expect([...sections.keys()].map((k) => k.toLowerCase())).toContain(anchor);
   });
 
   for (const s of scenarios) {
