@@ -114,76 +114,29 @@ export class OperatorMetrics {
   private readonly tokens = new Map<string, Map<string, Map<string, TokenState>>>();
 
   // registered by their constructors; fed by observeToken/forgetToken only
-  private readonly expiration = new TokenGauge(
-    {
-      name: 'token_operator_token_expiration_timestamp_seconds',
-      help: 'When the credential in the target Secret expires (unix seconds).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => {
-      if (t.expiration !== undefined) emit(t.expiration);
-    },
-  );
-  private readonly nextRotation = new TokenGauge(
-    {
-      name: 'token_operator_token_next_rotation_timestamp_seconds',
-      help: 'When the operator plans to renew the credential (unix seconds).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => {
-      if (t.nextRotation !== undefined) emit(t.nextRotation);
-    },
-  );
+  private readonly expiration = this.tokenGauge('token_operator_token_expiration_timestamp_seconds', 'When the credential in the target Secret expires (unix seconds).', (t, emit) => {
+    if (t.expiration !== undefined) emit(t.expiration);
+  });
+  private readonly nextRotation = this.tokenGauge('token_operator_token_next_rotation_timestamp_seconds', 'When the operator plans to renew the credential (unix seconds).', (t, emit) => {
+    if (t.nextRotation !== undefined) emit(t.nextRotation);
+  });
   // The alerts (charts/token-operator/templates/prometheusrule.yaml) measure lateness relative
   // to the credential's lifetime (expiration - issued): a 5-minute token and a 90-day one
   // cannot share a fixed threshold.
-  private readonly issued = new TokenGauge(
-    {
-      name: 'token_operator_token_issued_timestamp_seconds',
-      help: 'When the credential in the target Secret was issued or last renewed (unix seconds).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => {
-      if (t.issued !== undefined) emit(t.issued);
-    },
+  private readonly issued = this.tokenGauge('token_operator_token_issued_timestamp_seconds', 'When the credential in the target Secret was issued or last renewed (unix seconds).', (t, emit) => {
+    if (t.issued !== undefined) emit(t.issued);
+  });
+  private readonly stalled = this.tokenGauge('token_operator_token_stalled', '1 while the token is Stalled: only a human can fix it (its Stalled condition says what).', (t, emit) =>
+    emit(t.stalled ? 1 : 0),
   );
-  private readonly stalled = new TokenGauge(
-    {
-      name: 'token_operator_token_stalled',
-      help: '1 while the token is Stalled: only a human can fix it (its Stalled condition says what).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => emit(t.stalled ? 1 : 0),
-  );
-  private readonly suspended = new TokenGauge(
-    {
-      name: 'token_operator_token_suspended',
-      help: '1 while spec.suspend is true: no provider calls, so no rotation is due.',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => emit(t.suspended ? 1 : 0),
-  );
-  private readonly ready = new TokenGauge(
-    {
-      name: 'token_operator_token_ready_status',
-      help: 'Ready condition of each token, one series per condition status (1 = current).',
-      labelNames: ['kind', 'namespace', 'name', 'condition'],
-      registers: [this.registry],
-    },
-    () => this.states(),
+  private readonly suspended = this.tokenGauge('token_operator_token_suspended', '1 while spec.suspend is true: no provider calls, so no rotation is due.', (t, emit) => emit(t.suspended ? 1 : 0));
+  private readonly ready = this.tokenGauge(
+    'token_operator_token_ready_status',
+    'Ready condition of each token, one series per condition status (1 = current).',
     (t, emit) => {
       for (const c of CONDITIONS) emit(t.ready === c ? 1 : 0, c);
     },
+    ['condition'],
   );
   readonly rotations = new Counter({
     name: 'token_operator_rotations_total',
@@ -297,6 +250,11 @@ export class OperatorMetrics {
     const byName = byNs?.get(namespace);
     if (!byNs || !byName?.delete(name)) return;
     if (byName.size === 0) byNs.delete(namespace);
+  }
+
+  /** A per-token gauge (labels kind, namespace, name, plus `extra`), its series made at scrape time from the states. */
+  private tokenGauge(name: string, help: string, seriesOf: (t: TokenState, emit: Emit) => void, extra: readonly TokenLabel[] = []): TokenGauge {
+    return new TokenGauge({ name, help, labelNames: ['kind', 'namespace', 'name', ...extra], registers: [this.registry] }, () => this.states(), seriesOf);
   }
 
   private *states(): Iterable<TokenState> {

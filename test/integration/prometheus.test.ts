@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
+import { freePort } from '../cluster/control-plane.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
 import { gnapFixture } from '../support/fixtures.js';
 import { adminClient, createNamespace, createResource, startTestOperator, waitFor, waitForReady, type TestOperator } from '../support/harness.js';
@@ -38,17 +38,6 @@ interface Alert {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   state: 'pending' | 'firing';
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 let client: KubeClient;
