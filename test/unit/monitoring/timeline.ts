@@ -162,8 +162,9 @@ export class Timeline {
     for (const c of ['True', 'False', 'Unknown']) {
       this.add('token_operator_token_ready_status', { ...labels, condition: c }, (t) => ((row(t).ready ? 'True' : 'False') === c ? 1 : 0));
     }
-    this.add('token_operator_token_stalled', labels, (t) => (row(t).stalled ? 1 : 0));
-    this.add('token_operator_token_suspended', labels, () => (life.suspended ? 1 : 0));
+    // present only while true, as the operator publishes them
+    this.add('token_operator_token_stalled', labels, (t) => (row(t).stalled ? 1 : undefined));
+    this.add('token_operator_token_suspended', labels, () => (life.suspended ? 1 : undefined));
     return this;
   }
 
