@@ -226,8 +226,9 @@ describe('the token-operator Helm chart', () => {
     for (const kind of ['poddisruptionbudget', 'networkpolicy', 'servicemonitor', 'prometheusrule']) expect(out).toMatch(new RegExp(`^${kind}[./]`, 'm'));
     const rule = byKind(manifests(rendered), 'PrometheusRule')[0]!;
     const exprs = ((rule.spec as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups[0]!.rules).map((r) => r.expr).join('\n');
-    expect(exprs).toContain('token_operator_token_expiration_timestamp_seconds - time() < 604800');
-    expect(exprs).toContain('token_operator_token_ready_status{condition="False"} == 1');
+    // what each alert means is tested with promtool (test/unit/monitoring/alert-rules.test.ts)
+    expect(exprs).toContain('time() - token_operator_token_next_rotation_timestamp_seconds > token_operator:token_rotation_grace_seconds');
+    expect(exprs).toContain('token_operator_token_stalled == 1');
     expect(exprs).toContain('token_operator_rotations_total{result="failed"}');
     // every metric an alert uses exists in the operator
     const metricsSource = readFileSync(join(ROOT, 'src', 'runtime', 'metrics.ts'), 'utf8');

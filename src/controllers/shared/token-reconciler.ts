@@ -135,6 +135,7 @@ const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
  */
 export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, informer: ObjectCache<KubeObject>, env: OperatorEnv): ReconcileFn {
   const typed = { ...GROUP_VERSION, plural: kind.plural };
+  env.metrics.registerKind(kind.kind);
   // The provider's Retry-After, by uid: the persisted back-off alone would let a wake-up (our own
   // status write, a resync) call again after the back-off tier's delay, before Retry-After.
   // In memory only: a restart forgets it, and a spec change clears it like the back-off.
@@ -244,7 +245,10 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     env.metrics.observeToken(kind.kind, namespace, name, {
       ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
       ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
+      ...(ctx.status.lastRotationTime ? { issued: ctx.status.lastRotationTime } : {}),
       ready: getCondition(ctx.status.conditions, 'Ready')?.status ?? 'Unknown',
+      stalled: getCondition(ctx.status.conditions, 'Stalled')?.status === 'True',
+      suspended: res.spec.suspend === true,
     });
     return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : {};
   };
