@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_KEYCLOAK=1 bash scripts/setup.sh
 source scripts/env.sh
-exec tsx scripts/quickstart.ts "${1:-up}"
+tsx scripts/quickstart.ts "${1:-up}"
+# `npm run dev -- --prometheus`: also a local Prometheus with the chart's alert rules (dev-prometheus.ts)
+if [ "${1:-up}" = down ] || [[ " ${*:2} " == *" --prometheus "* ]]; then tsx scripts/dev-prometheus.ts "${1:-up}"; fi

@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from './config.js';
 import { startOperator } from './operator.js';
 import { createLogger } from './runtime/logger.js';
+import { after, systemClock } from './schedule/clock.js';
 
 const config = loadConfig();
 // Set before the caches fill: V8 reads it at each GC, so it governs every later heap growth.
@@ -19,6 +20,6 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       .stop()
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
-    setTimeout(() => process.exit(1), 20_000).unref();
+    after(systemClock, 20_000, () => process.exit(1));
   });
 }

@@ -1,13 +1,14 @@
-import { GROUP, KINDS, VERSION } from '../api/index.js';
+import { GROUP_VERSION, KINDS } from '../api/index.js';
 import { KubeApiError, type KubeClient, type KubeObject, resourcePath } from '../runtime/kube-client.js';
 import type { KindRef } from './args.js';
 import type { EventRow, TokenRow } from './format.js';
+import { sleep, systemClock } from '../schedule/clock.js';
 
 /** What the CLI reads and writes on the API server; formatting lives in format.ts. */
 
 export const ROTATE_ANNOTATION = 'token-operator.io/rotate';
 
-const typed = (k: KindRef) => ({ group: GROUP, version: VERSION, plural: k.plural });
+const typed = (k: KindRef) => ({ ...GROUP_VERSION, plural: k.plural });
 
 export function toRow(obj: KubeObject, kind: string): TokenRow {
   const m = obj.metadata ?? {};
@@ -60,12 +61,12 @@ export async function requestRotation(client: KubeClient, kind: KindRef, namespa
 
 /** Waits until status.lastHandledRotateRequest equals the request; returns the resource. */
 export async function waitForRotation(client: KubeClient, kind: KindRef, namespace: string, name: string, request: string, timeoutMs: number): Promise<KubeObject> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = systemClock.now().getTime() + timeoutMs;
   for (;;) {
     const obj = await getToken(client, kind, namespace, name);
     if ((obj.status as { lastHandledRotateRequest?: string } | undefined)?.lastHandledRotateRequest === request) return obj;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for the operator to handle the rotate request`);
-    await new Promise((r) => setTimeout(r, 1000));
+    if (systemClock.now().getTime() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for the operator to handle the rotate request`);
+    await sleep(systemClock, 1000, true);
   }
 }
 

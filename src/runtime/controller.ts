@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { keyOf, type InformerEvent, type ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { Clock } from '../schedule/clock.js';
+import { tenantOf } from './round-robin.js';
 import { WorkQueue } from './work-queue.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -23,6 +25,8 @@ export interface ControllerOptions<T extends KubeObject> {
   pool?: WorkerPool;
   logger: Logger;
   metrics: OperatorMetrics;
+  /** the queue's wake-ups run on it */
+  clock?: Clock;
 }
 
 /**
@@ -51,6 +55,7 @@ export class Controller<T extends KubeObject> {
 
   constructor(private readonly o: ControllerOptions<T>) {
     this.queue = new WorkQueue({
+      ...(o.clock ? { clock: o.clock } : {}),
       onDepth: (d) => o.metrics.queueDepth.set({ kind: o.kind }, d),
       onAdd: () => o.metrics.queueAdds.inc({ kind: o.kind }),
     });
@@ -100,7 +105,7 @@ export class Controller<T extends KubeObject> {
       if (key === undefined) return;
       if (this.o.pool) {
         this.waitingForSlot.add(key);
-        await this.o.pool.acquire();
+        await this.o.pool.acquire(tenantOf(key));
         this.waitingForSlot.delete(key);
         if (this.stopping) {
           this.o.pool.release();

@@ -51,7 +51,7 @@ export class KubeEventRecorder implements EventRecorder {
       await this.client.patch(`${path}/${prev.name}`, { count: prev.count, lastTimestamp: ts }, 'merge');
       return;
     }
-    const name = `${obj.metadata?.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const name = `${obj.metadata?.name}.${this.now().getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
     if (this.seen.size >= MAX_SEEN) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(key, { name, count: 1 });
     await this.client.create(path, {

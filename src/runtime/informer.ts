@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { after, systemClock, type Clock } from '../schedule/clock.js';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
@@ -14,6 +15,8 @@ export interface InformerOptions<T> {
   /** shrink what is cached; replaces the default (drop managedFields), so it must drop that too */
   transform?: (obj: T) => T;
   logger: Logger;
+  /** its waits (resync, restart back-off) run on it; default the system's */
+  clock?: Clock;
 }
 
 /**
@@ -27,17 +30,21 @@ export class Informer<T extends KubeObject> {
   private readonly upsertHandlers: Array<(obj: T) => void> = [];
   private resourceVersion = '';
   private readonly abort = new AbortController();
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private cancelResync: (() => void) | undefined;
   private syncedResolve!: () => void;
   readonly synced: Promise<void> = new Promise((r) => (this.syncedResolve = r));
   private running = false;
   /** watch restarts, for tests and metrics */
   restarts = 0;
 
+  private readonly clock: Clock;
+
   constructor(
     private readonly client: KubeClient,
     private readonly opts: InformerOptions<T>,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   on(handler: InformerHandler<T>): void {
     this.handlers.push(handler);
@@ -78,17 +85,21 @@ export class Informer<T extends KubeObject> {
     this.running = true;
     void this.loop();
     if (this.opts.resyncMs) {
-      this.resyncTimer = setInterval(() => {
-        for (const obj of this.store.values()) this.emit('resync', obj);
-      }, this.opts.resyncMs);
-      this.resyncTimer.unref?.();
+      const resyncMs = this.opts.resyncMs;
+      const every = () => {
+        this.cancelResync = after(this.clock, resyncMs, () => {
+          for (const obj of this.store.values()) this.emit('resync', obj);
+          every();
+        });
+      };
+      every();
     }
   }
 
   stop(): void {
     this.running = false;
     this.abort.abort();
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.cancelResync?.();
   }
 
   private emit(event: InformerEvent, obj: T, old?: T): void {
@@ -139,7 +150,7 @@ export class Informer<T extends KubeObject> {
         const answered = e instanceof KubeApiError;
         const wait = answered ? Math.min(delay, 2000) : delay;
         this.opts.logger.warn({ err: errMessage(e), retryInMs: wait }, 'watch failed; restarting');
-        await sleep(wait, this.abort.signal);
+        await sleep(this.clock, wait, this.abort.signal);
         delay = answered ? delay : Math.min(delay * 2, 10_000);
       }
     }
@@ -247,11 +258,11 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
+    const cancel = after(clock, ms, resolve, true);
     signal.addEventListener('abort', () => {
-      clearTimeout(t);
+      cancel();
       resolve();
     });
   });

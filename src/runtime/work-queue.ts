@@ -1,32 +1,40 @@
+import { after, systemClock, type Clock } from '../schedule/clock.js';
+import { QUEUE_RETRY, queueRetryDelay } from '../schedule/retry.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
+import { RoundRobin, tenantOf } from './round-robin.js';
 
 /**
  * A keyed work queue with controller-runtime semantics: a key is queued at most once,
  * is never processed by two workers at once (a change during processing re-queues it
  * after `done`), can be delayed (`addAfter`, the earliest due time wins), and failures
- * back off per key (exponential) and globally (token bucket).
+ * back off per key (exponential) and globally (token bucket). Keys are handed out FIFO within a
+ * namespace and round-robin between namespaces (round-robin.ts): one namespace's herd of
+ * rotate-now annotations delays another namespace's due key by at most one key per busy
+ * namespace, not by the whole herd.
  */
 export interface WorkQueueOptions {
+  /** delayed wake-ups run on this clock (default: the system's) */
+  clock?: Clock;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** overall retry rate limit (client-go: 10 qps, burst 100) */
+  /** overall retry rate limit (default QUEUE_RETRY in schedule/retry.ts: client-go's 10 qps, burst 100) */
   qps?: number;
   burst?: number;
   onDepth?: (depth: number) => void;
   onAdd?: () => void;
 }
 
-// setTimeout overflows past 2^31-1 ms (~24.8 days). Long waits wake early and the
+// A timer overflows past 2^31-1 ms (~24.8 days). Long waits wake early and the
 // reconciler simply schedules again, which costs no write.
 export const MAX_TIMER_MS = 12 * 60 * 60 * 1000;
 
 export class WorkQueue {
-  private readonly queue: string[] = [];
-  private head = 0;
+  /** keys ready for a worker, per namespace */
+  private readonly ready = new RoundRobin<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   /**
-   * Delayed keys and when they are due (Date.now() ms). One timer serves them all, armed for the
+   * Delayed keys and when they are due (clock ms). One timer serves them all, armed for the
    * earliest, over a min-heap of (due, key) wake-ups: a Node timer per key (the Timeout, its
    * closure, an entry object) cost about 300 bytes for each resource waiting for its rotation.
    * Heap entries whose due time no longer matches `delayed` (replaced by an earlier one,
@@ -35,19 +43,22 @@ export class WorkQueue {
   private readonly delayed = new Map<string, number>();
   private heapDue: number[] = [];
   private heapKey: string[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** cancels the one timer, when armed */
+  private timer: (() => void) | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
   private readonly failures = new Map<string, number>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private readonly bucket: TokenBucket;
+  private readonly clock: Clock;
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkQueueOptions = {}) {
-    this.bucket = new TokenBucket(opts.qps ?? 10, opts.burst ?? 100);
+    this.clock = opts.clock ?? systemClock;
+    this.bucket = new TokenBucket(opts.qps ?? QUEUE_RETRY.qps, opts.burst ?? QUEUE_RETRY.burst);
   }
 
   get depth(): number {
-    return this.queue.length - this.head;
+    return this.ready.size;
   }
 
   add(key: string): void {
@@ -66,7 +77,7 @@ export class WorkQueue {
       waiter(key);
       return;
     }
-    this.queue.push(key);
+    this.ready.push(tenantOf(key), key);
     this.opts.onDepth?.(this.depth);
   }
 
@@ -75,7 +86,7 @@ export class WorkQueue {
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
     const delay = Math.min(ms, MAX_TIMER_MS);
-    const due = Date.now() + delay;
+    const due = this.clock.now().getTime() + delay;
     const existing = this.delayed.get(key);
     if (existing !== undefined && existing <= due) return;
     this.delayed.set(key, due);
@@ -89,23 +100,22 @@ export class WorkQueue {
   private arm(): void {
     const next = this.heapDue[0];
     if (next === undefined) {
-      if (this.timer) clearTimeout(this.timer);
+      this.timer?.();
       this.timer = undefined;
       this.timerDue = Number.POSITIVE_INFINITY;
       return;
     }
     if (this.timer && this.timerDue <= next) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timerDue = next;
-    this.timer = setTimeout(() => this.fire(next), Math.max(0, next - Date.now()));
-    this.timer.unref?.();
+    this.timer = after(this.clock, Math.max(0, next - this.clock.now().getTime()), () => this.fire(next));
   }
 
   /** Queues every key due by now, or by the time this timer was armed for (it has waited that long). */
   private fire(armedFor: number): void {
     this.timer = undefined;
     this.timerDue = Number.POSITIVE_INFINITY;
-    const until = Math.max(Date.now(), armedFor);
+    const until = Math.max(this.clock.now().getTime(), armedFor);
     while (this.heapDue.length && this.heapDue[0]! <= until) {
       const due = this.heapDue[0]!;
       const key = this.heapKey[0]!;
@@ -165,8 +175,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    const base = this.opts.baseDelayMs ?? 1000;
-    const perKey = Math.min(base * 2 ** n, this.opts.maxDelayMs ?? 5 * 60_000);
+    const perKey = queueRetryDelay(n, { ...QUEUE_RETRY, ...(this.opts.baseDelayMs !== undefined ? { baseDelayMs: this.opts.baseDelayMs } : {}), ...(this.opts.maxDelayMs !== undefined ? { maxDelayMs: this.opts.maxDelayMs } : {}) });
     const global = this.bucket.reserve();
     const delay = Math.max(perKey, global);
     this.addAfter(key, delay);
@@ -189,12 +198,8 @@ export class WorkQueue {
 
   /** Resolves with the next key, or undefined once shut down. */
   get(): Promise<string | undefined> {
-    if (this.head < this.queue.length) {
-      const key = this.queue[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
-        this.head = 0;
-      }
+    const key = this.ready.shift();
+    if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
       this.opts.onDepth?.(this.depth);
@@ -209,12 +214,12 @@ export class WorkQueue {
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
       this.dirty.add(key);
-      this.queue.push(key);
+      this.ready.push(tenantOf(key), key);
       this.opts.onDepth?.(this.depth);
-      // a worker may be idle waiting: hand it the key
+      // a worker may be idle waiting: hand it the next key (whoever's turn it is)
       const waiter = this.waiters.shift();
       if (waiter) {
-        const next = this.queue[this.head++]!;
+        const next = this.ready.shift()!;
         this.dirty.delete(next);
         this.processing.add(next);
         waiter(next);
@@ -224,7 +229,7 @@ export class WorkQueue {
 
   shutdown(): void {
     this.shuttingDown = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timer = undefined;
     this.delayed.clear();
     this.heapDue = [];

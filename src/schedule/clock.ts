@@ -7,29 +7,30 @@
 export interface Clock {
   now(): Date;
   /**
-   * Calls `fn` after `ms` of this clock's time; the returned function cancels it. A timer never
-   * keeps the process alive. Absent: real time (a ManualClock's `now` moves by hand, its
-   * waits pass in real time, so an operator under test still retries and wakes up).
+   * Calls `fn` after `ms` of this clock's time; the returned function cancels it. A timer does
+   * not keep the process alive unless `keepAlive` says so. Absent: real time (a ManualClock's
+   * `now` moves by hand, its waits pass in real time, so an operator under test still retries
+   * and wakes up).
    */
-  after?(ms: number, fn: () => void): () => void;
+  after?(ms: number, fn: () => void, keepAlive?: boolean): () => void;
 }
 
-function realAfter(ms: number, fn: () => void): () => void {
+function realAfter(ms: number, fn: () => void, keepAlive = false): () => void {
   const t = setTimeout(fn, Math.max(0, ms));
-  t.unref?.();
+  if (!keepAlive) t.unref?.();
   return () => clearTimeout(t);
 }
 
 export const systemClock: Clock = { now: () => new Date(), after: realAfter };
 
 /** Runs `fn` after `ms` on the clock; returns the cancel function. */
-export function after(clock: Clock, ms: number, fn: () => void): () => void {
-  return (clock.after ?? realAfter)(ms, fn);
+export function after(clock: Clock, ms: number, fn: () => void, keepAlive = false): () => void {
+  return (clock.after ?? realAfter)(ms, fn, keepAlive);
 }
 
-/** Resolves after `ms` on the clock. */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => after(clock, ms, resolve));
+/** Resolves after `ms` on the clock (`keepAlive`: the wait keeps the process alive). */
+export function sleep(clock: Clock, ms: number, keepAlive = false): Promise<void> {
+  return new Promise((resolve) => after(clock, ms, resolve, keepAlive));
 }
 
 /**

@@ -117,34 +117,45 @@ export function queueRetryDelay(failures: number, p: QueueRetryPolicy = QUEUE_RE
 
 /**
  * A freshly issued credential's write is retried in-process: some providers hand a credential
- * out once, so giving up after one failed write would lose it. What still fails waits in the
- * skeleton's pending-credential memory for the next reconcile.
+ * out once, so giving up after one failed write would lose it. The API server being away
+ * (restarting, upgraded, a network blip, the leader lease unconfirmed meanwhile) is ridden out
+ * for `transientBudgetMs` on the injected clock: a 60 s outage must not lose a one-time
+ * credential. A refusal (403, 422: a person must act) gets `refusedAttempts`; what still fails
+ * then waits in the skeleton's pending-credential memory for the next reconcile.
  */
 export interface WriteRetryPolicy {
-  attempts: number;
   firstDelayMs: number;
   maxDelayMs: number;
+  transientBudgetMs: number;
+  refusedAttempts: number;
 }
 
-export const CREDENTIAL_WRITE_RETRY: WriteRetryPolicy = { attempts: 5, firstDelayMs: 500, maxDelayMs: 8_000 };
+export const CREDENTIAL_WRITE_RETRY: WriteRetryPolicy = { firstDelayMs: 500, maxDelayMs: 5_000, transientBudgetMs: 120_000, refusedAttempts: 5 };
+
+/** How a failed write counts: retried within the budget, retried a few times, or not at all. */
+export type WriteFailure = 'transient' | 'refused' | 'final';
 
 /**
- * Runs `write` until it succeeds, `final(e)` says a failure is not worth retrying, or the
- * attempts are used up; `onRetry` hears of each failure that is retried.
+ * Runs `write` until it succeeds or the policy gives up on the failure `classify` names;
+ * `onRetry` hears of each failure that is retried.
  */
 export async function retryWrite<T>(
   clock: Clock,
-  write: () => Promise<T>,
-  opts: { policy?: WriteRetryPolicy; final?: (e: unknown) => boolean; onRetry?: (attempt: number, e: unknown) => void } = {},
+  write: (attempt: number) => Promise<T>,
+  classify: (e: unknown) => WriteFailure,
+  opts: { policy?: WriteRetryPolicy; onRetry?: (r: { attempt: number; failure: WriteFailure; elapsedMs: number; error: unknown }) => void } = {},
 ): Promise<T> {
   const p = opts.policy ?? CREDENTIAL_WRITE_RETRY;
+  const started = clock.now().getTime();
   let delay = p.firstDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await write();
+      return await write(attempt);
     } catch (e) {
-      if (attempt >= p.attempts || opts.final?.(e)) throw e;
-      opts.onRetry?.(attempt, e);
+      const failure = classify(e);
+      const elapsedMs = clock.now().getTime() - started;
+      if (failure === 'final' || (failure === 'refused' ? attempt >= p.refusedAttempts : elapsedMs >= p.transientBudgetMs)) throw e;
+      opts.onRetry?.({ attempt, failure, elapsedMs, error: e });
       await sleep(clock, delay);
       delay = Math.min(delay * 2, p.maxDelayMs);
     }

@@ -1,3 +1,5 @@
+import { after, monotonicMs, systemClock } from './clock.js';
+
 /**
  * A token bucket: `rate` tokens per second, up to `burst` saved. Used for the client's
  * QPS limit and the work queue's global rate limit (client-go uses the same shape).
@@ -6,12 +8,13 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
   private waiters: Array<() => void> = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** set while a wake-up is armed */
+  private timer: (() => void) | undefined;
 
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicMs,
   ) {
     this.tokens = burst;
     this.last = now();
@@ -60,14 +63,20 @@ export class TokenBucket {
 
   private schedule(): void {
     if (this.timer || this.waiters.length === 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.refill();
-      while (this.waiters.length && this.tokens >= 1) {
-        this.tokens -= 1;
-        this.waiters.shift()!();
-      }
-      this.schedule();
-    }, this.delayMs());
+    // a waiting request keeps the process alive, as a socket would
+    this.timer = after(
+      systemClock,
+      this.delayMs(),
+      () => {
+        this.timer = undefined;
+        this.refill();
+        while (this.waiters.length && this.tokens >= 1) {
+          this.tokens -= 1;
+          this.waiters.shift()!();
+        }
+        this.schedule();
+      },
+      true,
+    );
   }
 }

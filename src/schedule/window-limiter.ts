@@ -1,3 +1,5 @@
+import { after, monotonicMs, systemClock } from './clock.js';
+
 /**
  * At most `limit` grants in any window of `windowMs`, whenever the window starts: what a
  * vendor's "N requests per second" means. A token bucket does not promise that: after an idle
@@ -10,12 +12,13 @@ export class WindowLimiter {
   /** ring index of the oldest of the last `limit` grants */
   private oldest = 0;
   private readonly waiters: Array<() => void> = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** set while a wake-up is armed */
+  private timer: (() => void) | undefined;
 
   constructor(
     readonly limit: number,
     readonly windowMs: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicMs,
   ) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a positive integer, got ${limit}`);
     this.granted = new Array<number>(limit).fill(Number.NEGATIVE_INFINITY);
@@ -52,10 +55,16 @@ export class WindowLimiter {
   private schedule(): void {
     if (this.timer || this.waiters.length === 0) return;
     const wait = Math.max(0, this.granted[this.oldest]! + this.windowMs - this.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      while (this.waiters.length && this.tryGrant()) this.waiters.shift()!();
-      this.schedule();
-    }, Math.ceil(wait));
+    // a waiting request keeps the process alive, as a socket would
+    this.timer = after(
+      systemClock,
+      Math.ceil(wait),
+      () => {
+        this.timer = undefined;
+        while (this.waiters.length && this.tryGrant()) this.waiters.shift()!();
+        this.schedule();
+      },
+      true,
+    );
   }
 }

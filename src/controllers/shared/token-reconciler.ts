@@ -40,6 +40,7 @@ export function tokenReconciler<R extends AnyResource>(
   env: OperatorEnv,
 ): ReconcileFn {
   const typed = { ...GROUP_VERSION, plural: kind.plural };
+  env.metrics.registerKind(kind.kind);
   const protocol = new CredentialProtocol(kind);
   const holds = new RetryAfterHolds();
   const forget = (res: R) => {
@@ -153,7 +154,10 @@ export function tokenReconciler<R extends AnyResource>(
     env.metrics.observeToken(kind.kind, namespace, name, {
       ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
       ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
+      ...(ctx.status.lastRotationTime ? { issued: ctx.status.lastRotationTime } : {}),
       ready: getCondition(ctx.status.conditions, CONDITION.Ready)?.status ?? 'Unknown',
+      stalled: getCondition(ctx.status.conditions, CONDITION.Stalled)?.status === 'True',
+      suspended: res.spec.suspend === true,
     });
     return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : {};
   };

@@ -1,7 +1,8 @@
 import { sanitize } from '../../providers/errors.js';
-import type { OwnerReference } from '../../runtime/kube-client.js';
+import { KubeApiError, type OwnerReference } from '../../runtime/kube-client.js';
+import { LeaseNotHeldError } from '../../runtime/leader-election.js';
 import { crashPoint } from '../../runtime/crash-points.js';
-import { retryWrite } from '../../schedule/retry.js';
+import { CREDENTIAL_WRITE_RETRY, retryWrite, type WriteFailure, type WriteRetryPolicy } from '../../schedule/retry.js';
 import { ANNOTATIONS, dataHmac, readSecretState } from './secret-state.js';
 import { writeStateSecret } from './state-secret.js';
 import { TargetRefused, writeTarget } from './target-secret.js';
@@ -28,14 +29,26 @@ export function ownerRef(res: AnyResource): OwnerReference {
 }
 
 /**
- * Writes a freshly issued credential into the operator's state Secret, then into the target
- * Secret, retrying in-process (src/schedule/retry.ts): some providers hand a credential out
- * once. The state Secret goes first: it is the durable copy drift repair rewrites the target
- * from (state-secret.ts), and it holds the private part. The target write follows the ownership
- * rules (target-secret.ts): a refusal is not retried here — the credential is safe in the state
- * Secret. Returns the HMAC of what was written, for status.
+ * How a failed credential write counts (the policy is src/schedule/retry.ts): the API server
+ * away, or the lease unconfirmed, is transient; a refusal needs a person; a refused target is
+ * final (the credential is safe in the state Secret), and so is another replica holding the
+ * leader lease: that replica recovers the resource (leader-election.ts).
  */
-export async function writeCredential(ctx: KindContext, res: AnyResource, w: CredentialWrite): Promise<string> {
+function writeFailure(e: unknown): WriteFailure {
+  if (e instanceof TargetRefused) return 'final';
+  if (e instanceof LeaseNotHeldError) return e.taken ? 'final' : 'transient';
+  if (e instanceof KubeApiError) return e.status >= 500 || e.status === 429 || e.status === 408 ? 'transient' : 'refused';
+  return 'transient'; // no answer: connection refused or reset, timed out
+}
+
+/**
+ * Writes a freshly issued credential into the operator's state Secret, then into the target
+ * Secret, retrying in-process: some providers hand a credential out once. The state Secret goes
+ * first: it is the durable copy drift repair rewrites the target from (state-secret.ts), and it
+ * holds the private part. The target write follows the ownership rules (target-secret.ts).
+ * Returns the HMAC of what was written, for status.
+ */
+export async function writeCredential(ctx: KindContext, res: AnyResource, w: CredentialWrite, retry: WriteRetryPolicy = CREDENTIAL_WRITE_RETRY): Promise<string> {
   const { env, log } = ctx;
   const annotations: Record<string, string> = {
     ...res.spec.target.annotations,
@@ -45,10 +58,9 @@ export async function writeCredential(ctx: KindContext, res: AnyResource, w: Cre
     ...(w.expiresAt ? { [ANNOTATIONS.expiresAt]: w.expiresAt.toISOString() } : {}),
     ...(w.tokenId ? { [ANNOTATIONS.tokenId]: w.tokenId } : {}),
   };
-  let known: { secret: typeof ctx.target.secret } | undefined = ctx.target;
   return retryWrite(
     env.clock,
-    async () => {
+    async (attempt) => {
       await writeStateSecret(
         env.client,
         res.metadata.namespace,
@@ -58,18 +70,18 @@ export async function writeCredential(ctx: KindContext, res: AnyResource, w: Cre
       );
       crashPoint('issue:after-state-secret');
       // after a failed attempt the Secret is read again: the failure may have been a race
-      const written = await writeTarget(env, res, { data: w.data, annotations, ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}) }, known);
+      const target = { data: w.data, annotations, ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}) };
+      const written = await writeTarget(env, res, target, attempt === 1 ? ctx.target : undefined);
       ctx.target = { secret: written };
       ctx.secret = readSecretState(written, res.metadata.uid);
       return dataHmac(env.hmacKey, w.data);
     },
+    writeFailure,
     {
-      final: (e) => e instanceof TargetRefused,
-      onRetry: (attempt, e) => {
-        known = undefined;
-        // the API server's answer to a Secret write may quote what was sent: sanitize before logging
-        log.warn({ attempt, err: e instanceof Error ? sanitize(e.message) : 'non-error thrown' }, 'Secret write failed; retrying');
-      },
+      policy: retry,
+      // the API server's answer to a Secret write may quote what was sent: sanitize before logging
+      onRetry: ({ attempt, failure, elapsedMs, error }) =>
+        log.warn({ attempt, failure, elapsedMs, err: error instanceof Error ? sanitize(error.message) : 'non-error thrown' }, 'Secret write failed; retrying'),
     },
   );
 }

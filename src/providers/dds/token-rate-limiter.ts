@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from '../../schedule/clock.js';
+import { type Clock, sleep, systemClock } from '../../schedule/clock.js';
 import { ProviderError } from '../errors.js';
 
 /**
@@ -49,7 +49,7 @@ export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): Toke
   const windowMs = opts.windowMs ?? DEFAULT_TOKEN_WINDOW_MS;
   const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   const clock = opts.clock ?? systemClock;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const pause = opts.sleep ?? ((ms: number) => sleep(clock, ms, true));
   const keys = new Map<string, KeyState>();
   const now = () => clock.now().getTime();
 
@@ -96,7 +96,7 @@ export function createTokenRateLimiter(opts: TokenRateLimiterOptions = {}): Toke
           retryAfterMs: wait,
         });
       }
-      await sleep(wait);
+      await pause(wait);
     }
     try {
       return await fn();

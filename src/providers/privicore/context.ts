@@ -1,5 +1,5 @@
 import type { HttpClient, ObservedCall } from '../http.js';
-import type { Clock } from '../../schedule/clock.js';
+import { sleep, systemClock, type Clock } from '../../schedule/clock.js';
 
 export const PROVIDER = 'privicore';
 
@@ -75,7 +75,7 @@ export const withToken =
   (fn) =>
     fn(token);
 
-export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const realSleep = (ms: number): Promise<void> => sleep(systemClock, ms, true);
 
 export function normalizeApiUrl(apiUrl: string): string {
   let url: URL;

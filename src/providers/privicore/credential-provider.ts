@@ -1,5 +1,6 @@
 import type { PrivicoreSpec } from '../../api/datatoken.js';
 import { FLOORS } from '../../api/common.js';
+import { sleep } from '../../schedule/clock.js';
 import { atLeast } from '../../schedule/duration.js';
 import type { DataTokenIssue, DataTokenRevoke } from '../contracts.js';
 import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
@@ -45,6 +46,7 @@ export function privicoreCredentialProvider(
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(opts.polling ? { polling: opts.polling } : {}),
+      sleep: (ms) => sleep(deps.clock, ms, true),
     });
   }
 
