@@ -101,8 +101,8 @@ export interface WaitOptions {
 }
 
 /**
- * Polls `/request-status/{id}` (POST as on the live wire, GET as in the official docs,
- * §3.3) with a growing pause until the command succeeds, fails (→ Invalid with the
+ * Polls `/request-status/{id}` (GET as in the official docs, POST as a probe saw the wire;
+ * docs/providers.md "Privicore: command status") with a growing pause until the command succeeds, fails (→ Invalid with the
  * server's reason, sanitized) or the timeout passes (→ Retryable). WebSockets are out of
  * scope, so polling is our only acknowledgement channel.
  */
@@ -143,22 +143,24 @@ export async function waitForCommand(
   }
 }
 
-/** One status read; falls back from POST to GET on 404/405 and remembers what worked. */
+/**
+ * One status read: GET, as Privicore's documents list "Request command id status" (docs/providers.md
+ * "Privicore: command status"); on 404/405 POST, as a third-party probe saw the wire answer, and
+ * the method that worked is remembered for this server.
+ */
 export async function commandStatus(ctx: PrivicoreContext, token: string, commandId: string): Promise<CommandStatus> {
   const call = 'requestStatus';
   const path = `/request-status/${encodeURIComponent(commandId)}`;
-  let res: HttpResponse;
-  if (ctx.wire.statusMethod === 'POST') {
-    res = await sendCall(ctx, { call, method: 'POST', path, token, json: {} });
-    if (res.status === 404 || res.status === 405) {
-      const viaGet = await sendCall(ctx, { call, method: 'GET', path, token });
-      if (viaGet.status !== 404 && viaGet.status !== 405) {
-        if (isSuccess(viaGet)) ctx.wire.statusMethod = 'GET';
-        res = viaGet;
-      }
+  const via = (method: 'GET' | 'POST') => sendCall(ctx, { call, method, path, token, ...(method === 'POST' ? { json: {} } : {}) });
+  const preferred = ctx.wire.statusMethod;
+  let res: HttpResponse = await via(preferred);
+  if (res.status === 404 || res.status === 405) {
+    const other = preferred === 'GET' ? 'POST' : 'GET';
+    const fallback = await via(other);
+    if (fallback.status !== 404 && fallback.status !== 405) {
+      if (isSuccess(fallback)) ctx.wire.statusMethod = other;
+      res = fallback;
     }
-  } else {
-    res = await sendCall(ctx, { call, method: 'GET', path, token });
   }
   if (!isSuccess(res)) throw failure(ctx, res, call);
   const status = readCommandStatus(tryJson(res.text.trim()));

@@ -49,9 +49,10 @@ export interface PrivicoreContext {
   knownSecrets: () => readonly string[];
   /**
    * Which variant of a disputed endpoint this server speaks, learned on the first
-   * 404/405 fallback (providers.md §3.7 gotcha 4): the live wire polls status with POST
-   * and reads expiry at `/profile/authorization-token/expiry`; the official docs say GET
-   * and `/profile/retrieve-token-expiry`.
+   * 404/405 fallback (docs/providers.md "Privicore: where the documents and the wire differ"):
+   * status with GET (the official docs) or POST (a probe of the wire); expiry at
+   * `/profile/authorization-token/expiry` (the probe) or `/profile/retrieve-token-expiry`
+   * (the older docs).
    */
   wire: PrivicoreWire;
 }
@@ -62,7 +63,7 @@ export interface PrivicoreWire {
 }
 
 /** What a server is assumed to speak until it answers otherwise. */
-export const initialWire = (): PrivicoreWire => ({ statusMethod: 'POST', expiryPath: 'live' });
+export const initialWire = (): PrivicoreWire => ({ statusMethod: 'GET', expiryPath: 'live' });
 
 /**
  * Runs `fn` with a live profile authorization token. The provider passes one backed by

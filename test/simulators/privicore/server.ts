@@ -239,6 +239,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       name: '/request-status/:id',
       auth: 'optional',
       handle: (req) => {
+        if (settings.dialect === 'post-only') return json(405, { message: 'Method Not Allowed' });
         const found = commandFor(req);
         return found ? json(200, statusObject(found)) : notFound();
       },

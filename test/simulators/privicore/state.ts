@@ -12,9 +12,10 @@ export interface SimSettings {
   /**
    * 'live' (default) answers both variants of the disputed endpoints; 'docs' speaks only
    * what the official docs say: status via GET only (POST → 405) and expiry only at
-   * `GET /profile/retrieve-token-expiry` (the POST path → 404).
+   * `GET /profile/retrieve-token-expiry` (the POST path → 404); 'post-only' is the wire the
+   * third-party probe saw, if GET were refused there: status via POST only (GET → 405).
    */
-  dialect: 'live' | 'docs';
+  dialect: 'live' | 'docs' | 'post-only';
   /** reauthorize answers 200 with a new token ('sync') or 202 + command and extends the token in place ('async') */
   reauthorizeAnswer: 'sync' | 'async';
   /** unit of reserve-token-space `ttl`; official docs: minutes */

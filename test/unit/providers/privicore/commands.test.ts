@@ -49,11 +49,11 @@ describe('command status bodies', () => {
 });
 
 describe('waitForCommand against the simulator', () => {
-  it('polls POST /request-status until the command succeeds', async () => {
+  it('polls GET /request-status (the method Privicore documents) until the command succeeds', async () => {
     const { provider, calls } = await harness({ sim: { commandDelayMs: 40 } });
     await provider.reserveTokenSpace('reports');
-    expect(calls('POST /request-status/:id')).toBeGreaterThan(1);
-    expect(calls('GET /request-status/:id')).toBe(0);
+    expect(calls('GET /request-status/:id')).toBeGreaterThan(1);
+    expect(calls('POST /request-status/:id')).toBe(0);
   });
 
   it('waits before its first look: a command that settles within the first pause costs one status poll', async () => {
@@ -62,15 +62,23 @@ describe('waitForCommand against the simulator', () => {
       provider: { polling: { intervalMs: 60, maxIntervalMs: 100, commandTimeoutMs: 2_000, settleTimeoutMs: 500 } },
     });
     await provider.reserveTokenSpace('reports');
-    expect(calls('POST /request-status/:id')).toBe(1);
+    expect(calls('GET /request-status/:id')).toBe(1);
   });
 
-  it('falls back to GET when POST is not allowed (official docs dialect) and stays there', async () => {
+  it('speaks only GET to a server that follows the official docs', async () => {
     const { provider, calls } = await harness({ sim: { settings: { dialect: 'docs' } } });
     const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: 'docs/dialect' });
     expect(token).toMatch(/^dtk-/);
-    expect(calls('POST /request-status/:id')).toBe(1);
+    expect(calls('POST /request-status/:id')).toBe(0);
     expect(calls('GET /request-status/:id')).toBeGreaterThan(1);
+  });
+
+  it('falls back to POST when GET is not allowed (the wire a probe saw) and stays there', async () => {
+    const { provider, calls } = await harness({ sim: { settings: { dialect: 'post-only' } } });
+    const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: 'post/dialect' });
+    expect(token).toMatch(/^dtk-/);
+    expect(calls('GET /request-status/:id')).toBe(1);
+    expect(calls('POST /request-status/:id')).toBeGreaterThan(1);
   });
 
   it('turns a rejected command into Invalid with the reason', async () => {

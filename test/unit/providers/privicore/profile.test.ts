@@ -33,7 +33,7 @@ describe('privicore profile authorization', () => {
     const next = await provider.reauthorize(first.authorizationToken, 7_200);
     expect(next.authorizationToken).toBe(first.authorizationToken);
     expect(next.expiresAt.getTime()).toBe(clock.now().getTime() + 7_200_000);
-    expect(calls('POST /request-status/:id')).toBeGreaterThan(0);
+    expect(calls('GET /request-status/:id')).toBeGreaterThan(0);
     expect(calls('POST /profile/authorization-token/expiry')).toBe(1);
   });
 
