@@ -90,6 +90,25 @@ describe('DeltaShareToken recovery', () => {
       expect(await works('lost')).toBe(200);
     });
 
+    it('a link DDS still lists after its download is never downloaded again: a lost Secret is recovered by rotating', async () => {
+      const keeping = await startDdsSimulator({ settings: { linkAfterDownload: 'kept' } });
+      try {
+        await createResource(client, PLURAL, await ddsFixture(client, keeping, 'listed', { namespace: ns }));
+        const issued = await readyWith('listed', 'Issued');
+        expect(keeping.state.tokens.filter((t) => t.account === 'client-listed' && t.downloaded)).toHaveLength(1);
+        await client.delete(`/api/v1/namespaces/${ns}/secrets/token-operator-state-${issued.metadata!.uid}`);
+        await client.delete(`/api/v1/namespaces/${ns}/secrets/listed-share`);
+        await readyWith('listed', 'RecoveredByRotation');
+        // one download per token: the listed link of the first one was not tried again
+        const tokens = keeping.state.tokens.filter((t) => t.account === 'client-listed');
+        expect(tokens.map((t) => t.status).sort()).toEqual(['ACTIVE', 'ROTATED']);
+        expect(keeping.state.log.filter((e) => e.route === 'activation' && e.status !== 200)).toHaveLength(0);
+        expect(await shareStatus(client, ns, 'listed-share')).toBe(200);
+      } finally {
+        await keeping.close();
+      }
+    });
+
     it('verification failure: the new profile is kept, Ready=False VerificationFailed, then Ready once the server accepts it', async () => {
       sim.faults.inject('shares', { kind: 'status', status: 401 }, 1);
       await createResource(client, PLURAL, await dst('unverified'));

@@ -6,7 +6,7 @@ import { parseTimestamp } from './dds-api.js';
 
 /**
  * Databricks open-sharing activation: the DDS `activation_link` resolves to a one-time
- * download of the Delta Sharing profile (../../../../shared/research/providers.md §1.5–1.6).
+ * download of the Delta Sharing profile (docs/providers.md "Databricks activation", "Delta Sharing profiles").
  * The link and the activation token in it are bearer credentials until used: they never
  * appear in an error message.
  */
@@ -15,6 +15,8 @@ const WHERE = { provider: 'dds', call: 'activate' } as const;
 
 /** A consumed (or expired, or unknown) link: only a new rotation gives a new one. */
 export const ACTIVATION_CONSUMED = 'ActivationConsumed';
+/** A redirect instead of the profile: nothing was downloaded, the link is still good. */
+export const ACTIVATION_REDIRECTED = 'ActivationRedirected';
 /** 200 arrived but its body was unusable; the one download may already be spent. */
 // (codes stay under 24 characters: sanitize() redacts longer runs as token-like)
 export const ACTIVATION_UNREADABLE = 'ActivationUnreadable';
@@ -61,17 +63,28 @@ const ExpirationTime = z
   .transform((v) => (v === null || v === undefined ? undefined : (parseTimestamp(v)?.toISOString() ?? String(v))));
 
 /**
- * The profile (`config.share`). Unknown fields (e.g. version 2's `type`) are kept so the
- * file written for consumers is the one Databricks served.
+ * The profile (`config.share`), as the Delta Sharing server served it: unknown fields are kept,
+ * and so is version 2's `type`, so the file written for consumers is the one the server
+ * served. A bearer profile (version 1, or type bearer_token) must carry its bearer token; other
+ * version 2 types (oauth_client_credentials, basic, …) carry what their clients need instead
+ * (docs/providers.md "Delta Sharing profiles").
  */
-export const DeltaSharingProfileSchema = z.looseObject({
-  shareCredentialsVersion: z
-    .union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)])
-    .default(1),
-  endpoint: z.url({ protocol: /^https?$/ }),
-  bearerToken: z.string().min(1),
-  expirationTime: ExpirationTime,
-});
+export const DeltaSharingProfileSchema = z
+  .looseObject({
+    shareCredentialsVersion: z
+      .union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)])
+      .default(1),
+    type: z.string().min(1).optional(),
+    endpoint: z.url({ protocol: /^https?$/ }),
+    bearerToken: z.string().min(1).optional(),
+    expirationTime: ExpirationTime,
+  })
+  .refine((p) => !isBearerProfile(p) || p.bearerToken !== undefined, { path: ['bearerToken'], message: 'a bearer profile needs bearerToken' });
+
+/** Version 1 profiles are bearer profiles; version 2 says so with its type. */
+export function isBearerProfile(p: { type?: string | undefined }): boolean {
+  return p.type === undefined || p.type === 'bearer_token';
+}
 
 export type DeltaSharingProfile = z.output<typeof DeltaSharingProfileSchema>;
 
@@ -98,8 +111,17 @@ export async function downloadProfile(c: ActivationCall, activationLink: string)
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       });
     }
-    // Databricks does not document what a second download returns; any other refusal
-    // means this link will not work again (§1.5).
+    // A redirect (followed by nobody: the HTTP seam never follows one) is not an answer about
+    // the link: nothing was downloaded, so the link is still good. Retried like an outage.
+    if (res.status >= 300 && res.status < 400) {
+      throw new ProviderError('Retryable', `activate: HTTP ${res.status} (a redirect, not followed: the activation link was not used)`, {
+        ...WHERE,
+        status: res.status,
+        code: ACTIVATION_REDIRECTED,
+      });
+    }
+    // Databricks does not document what a second download returns; any other refusal means
+    // this link will not work again (docs/providers.md "Databricks activation").
     throw new ProviderError('NotFound', `activate: HTTP ${res.status} (activation link already used, expired or unknown)`, {
       ...WHERE,
       status: res.status,

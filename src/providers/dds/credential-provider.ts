@@ -54,22 +54,25 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
       const expiresAt = profile.expirationTime
         ? new Date(profile.expirationTime)
         : (chosen.expirationTime ?? new Date(call.now.getTime() + DEFAULT_LIFETIME_MS));
-      const share = JSON.stringify({
-        shareCredentialsVersion: profile.shareCredentialsVersion,
-        endpoint: profile.endpoint,
-        bearerToken: profile.bearerToken,
-        expirationTime: expiresAt.toISOString(),
-      });
       return {
-        data: { 'config.share': share, endpoint: profile.endpoint, bearerToken: profile.bearerToken, expirationTime: expiresAt.toISOString() },
+        // config.share is the profile as the server served it (every field, version 2's type);
+        // the other keys are conveniences, bearerToken only where the profile has one
+        data: {
+          'config.share': JSON.stringify(profile),
+          endpoint: profile.endpoint,
+          ...(profile.bearerToken !== undefined ? { bearerToken: profile.bearerToken } : {}),
+          expirationTime: expiresAt.toISOString(),
+        },
         expiresAt,
         ...(chosen.id ? { tokenId: chosen.id } : {}),
         facts: { replacedUntil: rotatedUntil?.toISOString() ?? null },
       };
     },
 
+    // Only a bearer token can be checked with a plain call; an OAuth profile's consumer gets its own token.
     async verify(_call, data) {
-      await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken ?? '' });
+      if (data.bearerToken === undefined) return;
+      await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken });
     },
 
     async revoke(call) {

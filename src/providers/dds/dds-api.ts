@@ -4,7 +4,7 @@ import { ProviderError } from '../errors.js';
 import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
 
 /**
- * The DDS credentials API, `/dds-tokens` (../../../../shared/research/providers.md §1.3–1.4).
+ * The DDS credentials API, `/dds-tokens` (docs/providers.md "Zalando DDS: /dds-tokens", "Zalando DDS: lifecycle").
  * Zalando documents the verbs and `status`/`activation_link`, not the other field names or
  * the error bodies, so the parsing below accepts the likely variants and ignores the rest.
  */

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../schedule/clock.js';
+import { ProviderError } from '../errors.js';
 import { type HttpClient, type ObservedCall, failFor, parseBody, send } from '../http.js';
 
 /**
  * Proves a bearer token works with the cheapest Delta Sharing call,
- * `GET {endpoint}/shares?maxResults=1` (../../../../shared/research/providers.md §1.7).
+ * `GET {endpoint}/shares?maxResults=1` (docs/providers.md "Delta Sharing: verifying a token").
  */
 
 const WHERE = { provider: 'dds', call: 'verify-shares' } as const;
@@ -33,9 +34,10 @@ export interface VerifyCall {
 /** 200 → ok; 401/403 → Unauthorized (the token is dead or not allowed); others by status. */
 export async function verifyShareAccess(
   c: VerifyCall,
-  profile: { endpoint: string; bearerToken: string },
+  profile: { endpoint: string; bearerToken?: string | undefined },
 ): Promise<ShareAccess> {
-  // Delta Sharing clients strip a trailing '/' from the endpoint (§1.6).
+  if (profile.bearerToken === undefined) throw new ProviderError('Invalid', `${WHERE.call}: the profile has no bearer token to check`, { ...WHERE });
+  // Delta Sharing clients strip a trailing '/' from the endpoint (docs/providers.md "Delta Sharing profiles").
   const url = `${profile.endpoint.replace(/\/+$/, '')}/shares?maxResults=1`;
   const res = await send(
     c.http,

@@ -17,7 +17,9 @@ import { type ZDirectCredentials, createZDirectTokenClient } from './zdirect-tok
 
 export {
   ACTIVATION_CONSUMED,
+  ACTIVATION_REDIRECTED,
   ACTIVATION_UNREADABLE,
+  isBearerProfile,
   DeltaSharingProfileSchema,
   activationApiUrl,
   profileExpiry,
@@ -91,7 +93,7 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
   }
 
   /**
-   * The ceiling's error code is undocumented (§1.4), so a refused POST is checked against
+   * The ceiling's error code is undocumented (docs/providers.md "Zalando DDS: lifecycle"), so a refused POST is checked against
    * the token list: a still-valid ROTATED token means Conflict, retry after it expires.
    */
   async function explainRefusedRotation(c: DdsCall, refusal: ProviderError): Promise<never> {

@@ -4,7 +4,7 @@ import { ProviderError } from '../errors.js';
 /**
  * Sliding-window limiter for the zDirect token endpoint, which allows 8 requests per
  * minute per app in production (1 in sandbox) and may ban apps that exceed it
- * (../../../../shared/research/providers.md §1.2).
+ * (docs/providers.md "Zalando DDS: caller authentication (zDirect)").
  *
  * Calls for one key run one at a time, and each call is recorded at the moment it
  * *finishes*: the server has seen the request by then, so network latency can never

@@ -7,7 +7,7 @@ import { DEFAULT_TOKEN_WINDOW_MS, type TokenRateLimiter, createTokenRateLimiter 
 
 /**
  * zDirect OAuth2 client-credentials tokens, the caller credential of the DDS API
- * (../../../../shared/research/providers.md §1.2). One cached token per app is shared by
+ * (docs/providers.md "Zalando DDS: caller authentication (zDirect)"). One cached token per app is shared by
  * every resource that uses it, because the token endpoint allows only 8 requests/minute.
  */
 export interface ZDirectCredentials {

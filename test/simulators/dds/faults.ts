@@ -21,6 +21,8 @@ export const SimFault = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('malformed') }),
   /** 200 with a body larger than any client should accept, streamed without Content-Length */
   z.object({ kind: z.literal('oversized'), bytes: z.number().int().positive().default(2 * 1024 * 1024) }),
+  /** 302 to a login page (e.g. a workspace asking for sign-in): nothing is downloaded */
+  z.object({ kind: z.literal('redirect'), location: z.string().default('https://login.example.com/') }),
   /** 429 with Retry-After */
   z.object({ kind: z.literal('rateLimit'), retryAfterSeconds: z.number().int().nonnegative().default(30) }),
 ]);

@@ -198,13 +198,24 @@ function downloadProfile(req: SimRequest, state: DdsSimState): Reply {
     return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Activation link not found or expired.' });
   }
   const { token } = outcome;
-  return json(200, {
-    shareCredentialsVersion: 1,
-    endpoint: `${state.baseUrl}/delta-sharing/`,
-    bearerToken: token.bearerToken,
-    expirationTime:
-      state.settings.expirationTimeFormat === 'iso' ? new Date(token.expiresAt).toISOString() : token.expiresAt,
-  });
+  const endpoint = `${state.baseUrl}/delta-sharing/`;
+  const expirationTime = state.settings.expirationTimeFormat === 'iso' ? new Date(token.expiresAt).toISOString() : token.expiresAt;
+  switch (state.settings.profileForm) {
+    case 'v1':
+      return json(200, { shareCredentialsVersion: 1, endpoint, bearerToken: token.bearerToken, expirationTime });
+    case 'v2-bearer':
+      return json(200, { shareCredentialsVersion: 2, type: 'bearer_token', endpoint, bearerToken: token.bearerToken, expirationTime, sharingPlatform: 'dds-simulator' });
+    case 'v2-oauth':
+      return json(200, {
+        shareCredentialsVersion: 2,
+        type: 'oauth_client_credentials',
+        endpoint,
+        tokenEndpoint: `${state.baseUrl}/oauth/token`,
+        clientId: `recipient-${token.id}`,
+        clientSecret: token.bearerToken,
+        scope: 'sharing',
+      });
+  }
 }
 
 // ---- Delta Sharing -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
 
 /**
  * A faithful HTTP stand-in for Zalando DDS + zDirect auth + Databricks activation + a
- * Delta Sharing server (../../../../shared/research/providers.md §1.10), in one process.
+ * Delta Sharing server (docs/providers.md "Zalando DDS"), in one process.
  * Tests drive it over HTTP and inspect `state`; people run it with main.ts and use
  * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`.
  */
@@ -143,6 +143,9 @@ function applyFault(res: ServerResponse, fault: SimFault, entry: RequestLogEntry
         res,
         problem(429, 'Too Many Requests', 'rate limit exceeded', { 'retry-after': String(fault.retryAfterSeconds) }),
       );
+    case 'redirect':
+      entry.status = 302;
+      return write(res, { status: 302, headers: { location: fault.location, 'content-type': 'text/html' }, body: '<a href="/">moved</a>' });
     case 'malformed':
       entry.status = 200;
       return write(res, { status: 200, headers: { 'content-type': 'application/json' }, body: '{"items": [{"id": "1", "sta' });

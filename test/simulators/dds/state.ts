@@ -3,7 +3,7 @@ import type { Clock } from '../../../src/schedule/clock.js';
 
 /**
  * What the DDS simulator knows: zDirect apps and their access tokens, each account's DDS
- * tokens, and a request log. Behaviour follows ../../../../shared/research/providers.md §1;
+ * tokens, and a request log. Behaviour follows docs/providers.md "Zalando DDS";
  * where Zalando leaves something undocumented the choice is a setting, so tests can cover
  * each plausible variant.
  */
@@ -24,11 +24,11 @@ export interface SimDdsToken {
 }
 
 export interface SimSettings {
-  /** Delta Sharing tokens live 90 days (§1.4) */
+  /** Delta Sharing tokens live 90 days (docs/providers.md "Zalando DDS: lifecycle") */
   tokenTtlMs: number;
   /** `expires_in` of zDirect access tokens; null leaves the field out */
   accessTokenTtlSeconds: number | null;
-  /** the token endpoint's limit: 8/min per app in production (§1.2) */
+  /** the token endpoint's limit: 8/min per app in production (docs/providers.md "Zalando DDS: caller authentication (zDirect)") */
   tokenRateLimit: { limit: number; windowMs: number };
   /** how the activation endpoint writes the profile's expirationTime */
   expirationTimeFormat: 'iso' | 'epoch-ms';
@@ -42,6 +42,14 @@ export interface SimSettings {
   ceilingStatus: 400 | 409;
   /** status of a second download of the same activation link */
   consumedStatus: number;
+  /**
+   * the profile the activation serves: version 1 (bearer token), version 2 with type
+   * bearer_token (and a field the client does not know), or version 2 OAuth client credentials
+   * (no bearer token at all: the consumer fetches its own)
+   */
+  profileForm: 'v1' | 'v2-bearer' | 'v2-oauth';
+  /** whether /dds-tokens still lists a token's activation link after its one download */
+  linkAfterDownload: 'null' | 'kept';
 }
 
 export const DEFAULT_SETTINGS: SimSettings = {
@@ -54,6 +62,8 @@ export const DEFAULT_SETTINGS: SimSettings = {
   activationLinkForm: 'html',
   ceilingStatus: 400,
   consumedStatus: 400,
+  profileForm: 'v1',
+  linkAfterDownload: 'null',
 };
 
 export interface RequestLogEntry {
@@ -192,7 +202,7 @@ export class DdsSimState {
   }
 
   activationLink(token: SimDdsToken): string | null {
-    if (token.downloaded) return null;
+    if (token.downloaded && this.settings.linkAfterDownload === 'null') return null;
     switch (this.settings.activationLinkForm) {
       case 'html':
         return `${this.baseUrl}/delta_sharing/retrieve_config.html?${token.activationToken}`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ACTIVATION_CONSUMED,
+  ACTIVATION_REDIRECTED,
   ACTIVATION_UNREADABLE,
   DeltaSharingProfileSchema,
   activationApiUrl,
@@ -104,6 +105,17 @@ describe('activate against the simulator', () => {
     const [token] = await provider.listTokens(account);
     sim.faults.inject('activation', { kind: 'status', status: 502 });
     expect(await rejection(provider.activate(token!.activationLink!))).toMatchObject({ kind: 'Retryable', status: 502 });
+    await expect(provider.activate(token!.activationLink!)).resolves.toHaveProperty('bearerToken');
+  });
+
+  it('a redirect is not "already consumed": nothing was downloaded, the link still works', async () => {
+    const { sim, provider, account } = await startWorld();
+    const [token] = await provider.listTokens(account);
+    sim.faults.inject('activation', { kind: 'redirect', location: 'https://login.example.com/?next=x' });
+    const e = await rejection(provider.activate(token!.activationLink!));
+    expect(e).toMatchObject({ kind: 'Retryable', code: ACTIVATION_REDIRECTED, status: 302 });
+    expect(e.message).not.toContain('login.example.com');
+    expect(sim.state.tokens[0]?.downloaded).toBe(false);
     await expect(provider.activate(token!.activationLink!)).resolves.toHaveProperty('bearerToken');
   });
 
