@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real Keycloak for the OIDC provider's integration tests (the DataChain case, see
-# ../../shared/research/providers.md §2). Everything lives under .cache/keycloak/.
+# docs/providers.md "OAuth2/OIDC refresh grant"). Everything lives under .cache/keycloak/.
 #
 #   scripts/keycloak.sh install   fetch the dist from Maven Central and unzip it (cached)
 #   scripts/keycloak.sh start     start-dev on 127.0.0.1:$KEYCLOAK_PORT in the background

@@ -1,6 +1,6 @@
 /**
  * AccessToken (gnap) against the real API server and the GNAP simulator (Rafiki's token
- * management semantics, real Ed25519 HTTP message signatures; providers.md §4).
+ * management semantics, real Ed25519 HTTP message signatures; docs/providers.md "GNAP token management").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';

@@ -1,6 +1,6 @@
 /**
  * AccessToken (oidc) against the real API server and a real Keycloak realm shaped like
- * DataChain's dc-realm (providers.md §2): offline tokens, refresh tokens that rotate and
+ * DataChain's dc-realm (docs/providers.md "OAuth2/OIDC refresh grant"): offline tokens, refresh tokens that rotate and
  * may be used once, access tokens that live 60 s.
  *
  * The operator runs on a ManualClock that starts at the real time and only moves forward

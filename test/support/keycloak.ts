@@ -1,6 +1,6 @@
 /**
  * A real Keycloak for integration tests (the DataChain case, see
- * ../../../shared/research/providers.md §2 and ../../../shared/design/TESTING.md).
+ * docs/providers.md "OAuth2/OIDC refresh grant").
  *
  * - `keycloakAvailable()` at collection time: a one-line skip reason, or undefined.
  * - `ensureKeycloak()` in beforeAll: reuses the Keycloak on KEYCLOAK_URL when it answers,

@@ -9,7 +9,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../../runtime/ku
  * consume it (spec.target.rolloutRestart, and Reloader-annotated ones when the operator acts
  * as Reloader) by patching a pod-template annotation whose value is unique per rotation.
  *
- * Why it is shaped like this (anchors.md §(a) "Restart workloads", "Restart-storm protection"):
+ * Why it is shaped like this (what Vault Secrets Operator and Reloader learned; their issues are cited below):
  * - The annotation value is "<secretName>@<revision>", not a timestamp: two rotations within
  *   one second must still differ (VSO PR #1229), and re-applying the same value after a crash
  *   is a no-op for the API server, so it cannot start a second rollout.

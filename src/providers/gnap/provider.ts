@@ -8,7 +8,7 @@ import { createSignerCache, type GnapClientIdentity } from './signer.js';
 /**
  * GNAP token management for Interledger Open Payments: rotate (`POST {manage}`) and
  * revoke (`DELETE {manage}`), signed with the client's Ed25519 key.
- * Contract and Rafiki's behaviour: ../../../../shared/research/providers.md §4.
+ * Contract and Rafiki's behaviour: docs/providers.md "GNAP token management".
  *
  * Why we sign by hand instead of calling the SDK's `client.token.rotate/revoke`:
  * the SDK's ky instance retries DELETE on 408/413/429/5xx (twice, with back-off, honouring

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Shapes of the Open Payments authorization server's token-management replies
- * (auth-server.yaml 1.1.0, `/token/{id}`; ../../../../shared/research/providers.md §4.1).
+ * (auth-server.yaml 1.1.0, `/token/{id}`; docs/providers.md "GNAP: endpoints").
  */
 
 /**

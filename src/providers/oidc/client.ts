@@ -21,7 +21,7 @@ import { JwtExpirySchema, TokenResponseSchema } from './schemas.js';
 /**
  * OAuth2/OIDC refresh-token grant and RFC 7009 revocation, for tokens a person generated
  * once (DataChain's Keycloak realm is the reference case, see
- * ../../../../shared/research/providers.md §2). The operator never mints tokens: it
+ * docs/providers.md "OAuth2/OIDC refresh grant"). The operator never mints tokens: it
  * refreshes the one it was given and stores whatever refresh token comes back.
  */
 export type OidcClientAuthMethod = 'client_secret_post' | 'client_secret_basic';
@@ -86,7 +86,7 @@ export interface RefreshedTokens {
 export interface OidcProvider {
   /**
    * Runs the refresh grant. With rotation on, the presented token is spent the moment the
-   * server answers: persist `refreshToken` before anything else (providers.md §2.8).
+   * server answers: persist `refreshToken` before anything else (docs/providers.md "Keycloak: offline tokens").
    * Throws OidcError/ProviderError; kind Unauthorized carries `reason`.
    */
   refresh(req: RefreshRequest): Promise<RefreshedTokens>;
@@ -181,7 +181,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
       try {
         const config = await configuration('revoke');
         // Keycloak answers 200 with {"error":"invalid_token"} for a token that is already
-        // unknown, expired or sessionless (providers.md §2.5); openid-client only checks
+        // unknown, expired or sessionless (docs/providers.md "Keycloak: revocation"); openid-client only checks
         // the status, so that counts as revoked, which is what we want.
         await tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
       } catch (e) {

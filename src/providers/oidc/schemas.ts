@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The token endpoint's answer to a refresh grant, as far as we use it (RFC 6749 §5.1,
- * plus Keycloak's `refresh_expires_in`, see ../../../../shared/research/providers.md §2.2).
+ * plus Keycloak's `refresh_expires_in`, see docs/providers.md "Keycloak: endpoints").
  * openid-client has already checked the OAuth shape; this pins the fields we store.
  */
 export const TokenResponseSchema = z.object({

@@ -33,7 +33,7 @@ export interface AuthorizationCacheOptions {
   clock: Clock;
   /**
    * Reauthorize this long before `expiresAt`. Default: 60 s (the probe author's advice,
-   * providers.md §3.2) or 10% of the lifetime, whichever is shorter, so short-lived
+   * docs/providers.md "Privicore: profile authorization") or 10% of the lifetime, whichever is shorter, so short-lived
    * authorizations are not renewed on every call.
    */
   leadMs?: number;

@@ -8,7 +8,7 @@ import { CommandIdBody, CommandStatusBody } from './schemas.js';
 const COMMAND_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
 
 /**
- * Reads the command id out of a 202 body in any of its three shapes (§3.3): `"id"`,
+ * Reads the command id out of a 202 body in any of its three shapes (docs/providers.md "Privicore: command status"): `"id"`,
  * `["id"]` or `{"commandId":"id"}`. An unquoted text body is taken as the bare string.
  */
 export function commandIdFrom(res: HttpResponse, call: string): string {
@@ -29,7 +29,7 @@ export function commandIdFrom(res: HttpResponse, call: string): string {
   return id.trim();
 }
 
-/** A 202 is "accepted, not done" (§3.7 gotcha 1): insist on it, or a sync 200 carrying an id. */
+/** A 202 is "accepted, not done" (docs/providers.md "Privicore: command status"): insist on it, or a sync 200 carrying an id. */
 export function acceptedCommand(res: HttpResponse, call: string): string {
   if (res.status !== 202 && res.status !== 200) {
     throw new ProviderError('BadResponse', `${call}: expected 202, got ${res.status}`, { ...where(call), status: res.status });
@@ -43,7 +43,7 @@ export interface CommandStatus {
   state: CommandState;
   /** the reason of a rejection, or the result (e.g. a download URL) of a success */
   body?: unknown;
-  /** data acknowledgements: 0 = inline message, 1 = file link (§3.3) */
+  /** data acknowledgements: 0 = inline message, 1 = file link (docs/providers.md "Privicore: command status") */
   outputType?: number;
 }
 

@@ -3,15 +3,15 @@ import { sleep, systemClock, type Clock } from '../../schedule/clock.js';
 
 export const PROVIDER = 'privicore';
 
-/** The sandbox host the official authenticate page shows (providers.md §3.1). */
+/** The sandbox host the official authenticate page shows (docs/providers.md "Privicore"). */
 export const DEFAULT_API_URL = 'https://sandbox.privicore.com:9009';
 
-/** Privicore authenticates every profile call with this header, not `Authorization` (§3.2). */
+/** Privicore authenticates every profile call with this header, not `Authorization` (docs/providers.md "Privicore: profile authorization"). */
 export const AUTH_HEADER = 'X-DPT-AUTHORIZATION';
 
 /**
  * How long to wait for Privicore's asynchronous answers. Every 202 is "accepted, not
- * done" (§3.7 gotcha 1), so each write is followed by a bounded poll.
+ * done" (docs/providers.md "Privicore: command status"), so each write is followed by a bounded poll.
  */
 export interface PollingOptions {
   /** pause before the first status poll of a command, and the first pause between two */
@@ -20,7 +20,7 @@ export interface PollingOptions {
   maxIntervalMs: number;
   /** give up on a command (→ Retryable) after this long */
   commandTimeoutMs: number;
-  /** how long `retrieve-temporary-data-token` may answer 404 while a reservation settles (§3.7 gotcha 2) */
+  /** how long `retrieve-temporary-data-token` may answer 404 while a reservation settles (docs/providers.md "Privicore: data tokens") */
   settleTimeoutMs: number;
 }
 

@@ -11,7 +11,7 @@ import {
 } from './schemas.js';
 
 /**
- * The reservation TTL's unit is disputed (providers.md §3.4, §3.7 gotcha 3): the
+ * The reservation TTL's unit is disputed (docs/providers.md "Privicore: where the documents and the wire differ"): the
  * official docs say integer minutes (default 5); the third-party probe says seconds,
  * yet saw `300` refused with 422 while `5` worked. We think in seconds and send what
  * the configured unit asks for.
@@ -38,7 +38,7 @@ export async function reserveTokenSpace(
 
 /**
  * `GET /data-token/retrieve-temporary-data-token/{reservationId}`. Answers 404 until
- * the reservation has settled (§3.7 gotcha 2), so 404 is retried for a short while.
+ * the reservation has settled (docs/providers.md "Privicore: data tokens"), so 404 is retried for a short while.
  */
 export async function retrieveTemporaryToken(
   ctx: PrivicoreContext,
@@ -72,7 +72,7 @@ export async function retrieveTemporaryToken(
 /**
  * `POST /data-token/exchange-data-for-token` with the temporary token and the payload as
  * base64 → 202; returns once acknowledged. The probe encrypts client-side first; we
- * send what we are given (encryption, if wanted, is the caller's per-owner key, §3.6).
+ * send what we are given (encryption, if wanted, is the caller's per-owner key, docs/providers.md "Privicore: data tokens").
  */
 export async function exchangeDataForToken(
   ctx: PrivicoreContext,
@@ -102,7 +102,7 @@ export interface FileMeta {
 /**
  * `POST /data-token/configure-file-meta` (synchronous 200): turns the filled temporary
  * token into the permanent `dtk-…` handle. Skipping it lets the row expire with the
- * reservation TTL (§3.4), so the tokenize flow always calls it.
+ * reservation TTL (docs/providers.md "Privicore: data tokens"), so the tokenize flow always calls it.
  */
 export async function configureFileMeta(
   ctx: PrivicoreContext,
@@ -123,7 +123,7 @@ export async function configureFileMeta(
 /**
  * `POST /data-token/request-data` → 202 with the request id in the
  * `x-dpt-cab-request-id` header. Privicore delivers the download link over its
- * WebSocket (§3.3); WebSockets are out of scope here, so we poll
+ * WebSocket (docs/providers.md "Privicore: command status"); WebSockets are out of scope here, so we poll
  * `/request-status/{requestId}` and read the link from its `body` — an adaptation the
  * simulator implements and the live service is not confirmed to offer.
  */
@@ -159,8 +159,8 @@ function absoluteHttpUrl(link: string, base: string): string | undefined {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * GETs a download link. The link's `auth` is single-use and time-limited (§3.7 gotcha
- * 5), so a refused link (401/403/404/410) is Retryable: the next attempt requests the
+ * GETs a download link. The link's `auth` is single-use and time-limited (docs/providers.md
+ * "Privicore: data tokens"), so a refused link (401/403/404/410) is Retryable: the next attempt requests the
  * data again. The profile token is never sent to the download server. The body is the
  * payload in base64 (our HttpClient seam carries text, so raw binary would not survive).
  */
@@ -192,7 +192,7 @@ export async function download(ctx: PrivicoreContext, url: string): Promise<Buff
   return Buffer.from(text, 'base64');
 }
 
-/** `GET /data-token/list-data-tokens?page&perPage` (§3.4). */
+/** `GET /data-token/list-data-tokens?page&perPage` (docs/providers.md "Privicore: data tokens"). */
 export async function listDataTokens(
   ctx: PrivicoreContext,
   authorized: Authorized,

@@ -1,5 +1,5 @@
 /**
- * Privicore: profile authorization + data tokens (providers.md §3). No Kubernetes here;
+ * Privicore: profile authorization + data tokens (docs/providers.md "Privicore"). No Kubernetes here;
  * the DataToken reconciler uses `createPrivicoreProvider` and one shared
  * `AuthorizationCache` per process.
  */

@@ -4,7 +4,7 @@ import { acceptedCommand, waitForCommand } from './commands.js';
 import { failure, isSuccess, parse, request, sendCall, tryJson } from './request.js';
 import { AuthorizationBody, ExpiryBody, type ProfileAuthorization } from './schemas.js';
 
-/** `POST /profile/authenticate` with the profile's username and password (§3.2). */
+/** `POST /profile/authenticate` with the profile's username and password (docs/providers.md "Privicore: profile authorization"). */
 export async function authenticate(ctx: PrivicoreContext, username: string, password: string): Promise<ProfileAuthorization> {
   const call = 'authenticate';
   const res = await request(ctx, { call, method: 'POST', path: '/profile/authenticate', form: { username, password } });
@@ -14,7 +14,7 @@ export async function authenticate(ctx: PrivicoreContext, username: string, pass
 /**
  * `POST /profile/reauthorize-authorization-token` with form `ttl` in seconds (the
  * probe's unit, e.g. 86400). The live wire answers either 200 with a fresh
- * `{authorizationToken, expiresAt}` or 202 with a command id (§3.2); after a 202 we wait
+ * `{authorizationToken, expiresAt}` or 202 with a command id (docs/providers.md "Privicore: profile authorization"); after a 202 we wait
  * for the command and then read the presented token's new expiry, since a 202 carries
  * no new token (unless the status body happens to hold one).
  */
@@ -40,7 +40,7 @@ export async function reauthorize(ctx: PrivicoreContext, token: string, ttlSecon
 /**
  * Reads the token's expiry: `POST /profile/authorization-token/expiry` on the live wire,
  * falling back to the older documented `GET /profile/retrieve-token-expiry` on 404/405
- * (§3.2, §3.7 gotcha 4).
+ * (docs/providers.md "Privicore: where the documents and the wire differ").
  */
 export async function retrieveExpiry(ctx: PrivicoreContext, token: string): Promise<Date> {
   const call = 'retrieveExpiry';
@@ -58,7 +58,7 @@ export async function retrieveExpiry(ctx: PrivicoreContext, token: string): Prom
   return parse(res, ExpiryBody, call).expiresAt;
 }
 
-/** `POST /profile/revoke-authorization-token`: revokes the token presented in the header (§3.5). */
+/** `POST /profile/revoke-authorization-token`: revokes the token presented in the header (docs/providers.md "Privicore: profile authorization"). */
 export async function revoke(ctx: PrivicoreContext, token: string): Promise<void> {
   await request(ctx, { call: 'revoke', method: 'POST', path: '/profile/revoke-authorization-token', token });
 }

@@ -11,7 +11,7 @@ export interface PrivicoreCall {
   path: string;
   /** the profile authorization token, sent as X-DPT-AUTHORIZATION */
   token?: string;
-  /** form fields (Privicore bodies are form-encoded unless noted, §3.4) */
+  /** form fields (Privicore bodies are form-encoded unless noted, docs/providers.md "Privicore: data tokens") */
   form?: Record<string, string | undefined>;
   /** a JSON body (only request-status uses one: `{}` as the probe sends it) */
   json?: Record<string, unknown>;
@@ -106,7 +106,7 @@ function firstString(body: unknown, keys: string[]): string | undefined {
 
 /**
  * The 422 body schema is undocumented; the probe author says it "usually" names the
- * bad field (providers.md §3.4). We look in the usual places — `errors` as an object or
+ * bad field (docs/providers.md "Privicore: data tokens"). We look in the usual places — `errors` as an object or
  * a list, `field`/`parameter`, or the word inside a message — and keep only names we
  * sent ourselves.
  */

@@ -1,18 +1,18 @@
 import { z } from 'zod';
 
-/** An ISO timestamp such as `2026-02-21T15:33:44+00:00` (the form §3.2 shows). */
+/** An ISO timestamp such as `2026-02-21T15:33:44+00:00` (the form docs/providers.md "Privicore: profile authorization" shows). */
 const Timestamp = z
   .string()
   .refine((s) => !Number.isNaN(Date.parse(s)), { message: 'not a timestamp' })
   .transform((s) => new Date(s));
 
-/** 200 body of authenticate and of a synchronous reauthorize (§3.2). */
+/** 200 body of authenticate and of a synchronous reauthorize (docs/providers.md "Privicore: profile authorization"). */
 export const AuthorizationBody = z.object({
   authorizationToken: z.string().min(1),
   expiresAt: Timestamp,
 });
 
-/** 200 body of the token-expiry endpoint, at either path (§3.2). */
+/** 200 body of the token-expiry endpoint, at either path (docs/providers.md "Privicore: profile authorization"). */
 export const ExpiryBody = z.object({ expiresAt: Timestamp });
 
 /** A profile authorization as the rest of the operator sees it. */
@@ -22,7 +22,7 @@ export interface ProfileAuthorization {
 }
 
 /**
- * 202 bodies name the command in one of three shapes (§3.3): a bare JSON string, a
+ * 202 bodies name the command in one of three shapes (docs/providers.md "Privicore: command status"): a bare JSON string, a
  * one-element array, or `{commandId}`.
  */
 export const CommandIdBody = z.union([
@@ -62,12 +62,12 @@ export const TemporaryTokenBody = z.union([
 
 export interface TemporaryToken {
   token: string;
-  /** `auth=…` for the stream server; single-use (§3.7 gotcha 5) */
+  /** `auth=…` for the stream server; single-use (docs/providers.md "Privicore: data tokens") */
   stream?: string;
   createdAt?: string;
 }
 
-/** `configure-file-meta`: 200 `{"token":"dtk-…"}` or the bare string (§3.4). */
+/** `configure-file-meta`: 200 `{"token":"dtk-…"}` or the bare string (docs/providers.md "Privicore: data tokens"). */
 export const PermanentTokenBody = z.union([z.string().min(1), z.object({ token: z.string().min(1) })]);
 
 export const DataTokenItem = z.object({
@@ -80,7 +80,7 @@ export const DataTokenItem = z.object({
 });
 export type DataTokenItem = z.infer<typeof DataTokenItem>;
 
-/** `list-data-tokens`: `{items:[…], meta:{count, page, perPage}}` (§3.4). */
+/** `list-data-tokens`: `{items:[…], meta:{count, page, perPage}}` (docs/providers.md "Privicore: data tokens"). */
 export const DataTokenList = z.object({
   items: z.array(DataTokenItem),
   meta: z.object({ count: z.coerce.number(), page: z.coerce.number(), perPage: z.coerce.number() }),

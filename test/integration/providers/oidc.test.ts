@@ -1,6 +1,6 @@
 /**
  * The OIDC provider against a real Keycloak, set up like DataChain's `dc-realm`
- * (../../../../shared/research/providers.md §2): rotating one-use refresh tokens, offline
+ * (docs/providers.md "OAuth2/OIDC refresh grant"): rotating one-use refresh tokens, offline
  * tokens, a public client, revocation.
  */
 import { inspect } from 'node:util';
@@ -102,7 +102,7 @@ describe.skipIf(skip !== undefined)(`oidc provider against Keycloak${skip ? ` (s
       code: 'invalid_grant',
       reason: 'RefreshTokenReused',
     });
-    // …and, in current Keycloak, the replay also ends the session (providers.md §2.3)
+    // …and, in current Keycloak, the replay also ends the session (docs/providers.md "Keycloak: offline tokens")
     await refused(provider.refresh({ refreshToken: current }), {
       kind: 'Unauthorized',
       code: 'invalid_grant',

@@ -1,6 +1,6 @@
 /**
  * A local Open Payments authorization server, as far as token management goes, with
- * Rafiki's semantics (../../../../shared/research/providers.md §4.2–4.3; Rafiki
+ * Rafiki's semantics (docs/providers.md "GNAP: endpoints", "GNAP: rotation and revocation"; Rafiki
  * packages/auth/src/signature/middleware.ts, accessToken/{routes,service}.ts):
  *
  * - `POST /token/:id` rotates: the old token is revoked at once, a new value and a new

@@ -23,7 +23,7 @@ import {
 } from './state.js';
 
 /**
- * A Privicore simulator on 127.0.0.1, faithful to ../shared/research/providers.md §3:
+ * A Privicore simulator on 127.0.0.1, faithful to docs/providers.md "Privicore":
  * form bodies, `X-DPT-AUTHORIZATION`, 202 + command ids in all three body shapes,
  * `/request-status/{id}` by POST (live wire, bare string answers) and GET (docs,
  * `{command_status, body}`), both token-expiry paths, reserve → temporary token (404
@@ -118,7 +118,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   const log: PrivicoreSimulator['log'] = [];
   let baseUrl = '';
 
-  /** 202 with the command id, cycling through the three documented body shapes (§3.3). */
+  /** 202 with the command id, cycling through the three documented body shapes (docs/providers.md "Privicore: command status"). */
   const accepted = (command: SimCommand, headers?: Record<string, string>): SimResponse => {
     const shapes = [command.id, [command.id], { commandId: command.id }];
     return json(202, shapes[state.commandCount % 3], headers);
@@ -143,7 +143,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/health$/, name: '/health', auth: 'none', handle: () => json(200, { status: 'ok' }) },
 
-    // ---- profile (§3.2)
+    // ---- profile (docs/providers.md "Privicore: profile authorization")
     {
       method: 'POST',
       pattern: /^\/profile\/authenticate$/,
@@ -218,7 +218,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       handle: (req) => json(200, { profileId: state.profiles.get(req.username)?.profileId }),
     },
 
-    // ---- async command status (§3.3)
+    // ---- async command status (docs/providers.md "Privicore: command status")
     {
       method: 'POST',
       pattern: /^\/request-status\/([^/]+)$/,
@@ -245,7 +245,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       },
     },
 
-    // ---- data tokens (§3.4)
+    // ---- data tokens (docs/providers.md "Privicore: data tokens")
     {
       method: 'POST',
       pattern: /^\/data-token\/reserve-token-space$/,
@@ -290,7 +290,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       auth: 'required',
       handle: (req) => {
         const r = state.reservations.get(req.params[0] ?? '');
-        // 404 also while the reservation has not settled (§3.7 gotcha 2)
+        // 404 also while the reservation has not settled (docs/providers.md "Privicore: data tokens")
         if (!r || r.username !== req.username || !r.settled || r.finished || reservationExpired(state, r)) return notFound();
         return json(200, {
           uuid: r.id,
@@ -386,7 +386,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       auth: 'none',
       handle: (req) => {
         const link = state.downloads.get(req.query.get('auth') ?? '');
-        // single-use and time-limited (§3.7 gotcha 5)
+        // single-use and time-limited (docs/providers.md "Privicore: data tokens")
         if (!link || link.used || nowMs(state) >= link.expiresAtMs) return notFound();
         link.used = true;
         const stored = state.dataTokens.get(link.token);

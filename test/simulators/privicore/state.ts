@@ -4,7 +4,7 @@ import type { Clock } from '../../../src/schedule/clock.js';
 /**
  * The simulated Privicore engine's memory: profiles, authorization tokens, async
  * commands, reservations, data tokens and download links. Follows
- * ../shared/research/providers.md §3; expiry uses the injected Clock, command
+ * docs/providers.md "Privicore"; expiry uses the injected Clock, command
  * settling uses real time (so a ManualClock test still sees commands finish).
  */
 
