@@ -62,11 +62,36 @@ export const GnapSpec = z
     'x-kubernetes-validations': httpsUnlessAllowed(['walletAddressUrl']),
   });
 
+export const ClientCredentialsSpec = z
+  .object({
+    issuerUrl: endpointUrl('OIDC issuer; the token endpoint is discovered from it. Set issuerUrl or tokenUrl.').optional(),
+    tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
+    revocationUrl: endpointUrl('RFC 7009 revocation endpoint (deletionPolicy Revoke); discovered from issuerUrl, else the token URL\'s sibling …/revoke.').optional(),
+    clientId: z.string().min(1).max(256).meta({ description: 'OAuth2 client id of a confidential client allowed the client credentials grant (in Keycloak: a client with a service account).' }),
+    clientSecretRef: SecretKeyRef.meta({ description: 'The client\'s secret.' }),
+    clientAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).optional().meta({
+      description: 'How the client authenticates at the token endpoint: client_secret_basic (default: HTTP Basic, which every server supports) or client_secret_post (in the form).',
+    }),
+    scope: z.string().max(1024).optional().meta({ description: 'Scopes to request, space separated, e.g. "billing reports".' }),
+    audience: z.string().max(1024).optional().meta({
+      description: 'Audience to request (the audience parameter Auth0 and Okta read). Keycloak ignores it: there, audiences come from the client\'s scopes and mappers.',
+    }),
+    allowInsecureHttp: AllowInsecureHttp,
+  })
+  .meta({
+    description:
+      'OAuth2 client credentials grant (machine-to-machine): a new access token from the client\'s own credentials before the current one expires. No refresh token is kept.',
+    'x-kubernetes-validations': [
+      { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' },
+      ...httpsUnlessAllowed(['issuerUrl', 'tokenUrl', 'revocationUrl']),
+    ],
+  });
+
 /**
  * The provider blocks of an AccessToken, by spec field: exactly one is set, and its field
  * selects the provider that serves the resource (src/providers/registry.ts).
  */
-export const ACCESS_TOKEN_PROVIDERS = { oidc: OidcSpec, gnap: GnapSpec };
+export const ACCESS_TOKEN_PROVIDERS = { oidc: OidcSpec, gnap: GnapSpec, clientCredentials: ClientCredentialsSpec };
 
 export const ACCESS_TOKEN = {
   kind: 'AccessToken',
@@ -82,8 +107,8 @@ export const AccessTokenSpec = z
     ...commonSpecFields,
     target: target(
       'The Secret to write: oidc keys access_token, token_type, expires_at (and refresh_token only with oidc.exposeRefreshToken); ' +
-        'gnap keys access_token, expires_at, access. What can mint new tokens (the refresh token, the GNAP manage URL) stays in the ' +
-        'operator\'s own state Secret.',
+        'gnap keys access_token, expires_at, access; clientCredentials keys access_token, token_type, expires_at. What can mint new ' +
+        'tokens (the refresh token, the GNAP manage URL) stays in the operator\'s own state Secret.',
     ),
   })
   .meta({
@@ -120,3 +145,4 @@ export type AccessTokenStatus = z.infer<typeof AccessTokenStatus>;
 export { ObjectName };
 export type OidcSpec = z.infer<typeof OidcSpec>;
 export type GnapSpec = z.infer<typeof GnapSpec>;
+export type ClientCredentialsSpec = z.infer<typeof ClientCredentialsSpec>;

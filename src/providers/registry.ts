@@ -1,4 +1,5 @@
 import type { KindName } from '../api/index.js';
+import { clientCredentialsProvider } from './client-credentials/credential-provider.js';
 import type { CredentialProvider, ProviderDeps } from './credential-provider.js';
 import { ddsCredentialProvider } from './dds/credential-provider.js';
 import { gnapCredentialProvider } from './gnap/credential-provider.js';
@@ -20,6 +21,7 @@ export const PROVIDERS: ProviderTable = {
   AccessToken: {
     oidc: oidcCredentialProvider,
     gnap: gnapCredentialProvider,
+    clientCredentials: clientCredentialsProvider,
   },
   DataToken: { privicore: privicoreCredentialProvider },
 };

@@ -30,7 +30,7 @@ import {
   privateCredential,
   waitFor,
 } from '../support/harness.js';
-import { introspect, keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
+import { introspect, keycloakAvailable, provisionRealm, provisionServiceAccount, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
 import { spawnOperator, type OperatorProcess } from '../support/operator-process.js';
 
 const kcSkip = await keycloakAvailable();
@@ -296,6 +296,30 @@ beforeAll(async () => {
         return refresh && (await introspect(kc, data.access_token ?? '')).active;
       },
     };
+
+    // OAuth2 client credentials: every token request stands alone, so any crash costs one more request
+    const ccNs = await createNamespace(client, 'crash-cc');
+    const ccSecret = await provisionServiceAccount(kc, { clientId: 'crash-agent' });
+    providers.clientCredentials = {
+      label: 'client credentials/Keycloak',
+      kind: 'AccessToken',
+      plural: 'accesstokens',
+      ns: ccNs,
+      async make(name, spec = {}) {
+        await createSecret(client, ccNs, `${name}-client`, { client_secret: ccSecret });
+        return {
+          apiVersion: 'token-operator.io/v1alpha1',
+          kind: 'AccessToken',
+          metadata: { name, namespace: ccNs },
+          spec: {
+            clientCredentials: { tokenUrl: kc.tokenUrl, clientId: 'crash-agent', clientSecretRef: { name: `${name}-client`, key: 'client_secret' }, allowInsecureHttp: true },
+            target: { secretName: `${name}-token` },
+            ...spec,
+          },
+        };
+      },
+      works: async (data) => (await introspect(kc, data.access_token ?? '')).active,
+    };
   }
 }, 480_000);
 
@@ -331,7 +355,8 @@ const EXPECT: Record<string, Partial<Record<string, EndState>>> = {
   gnap: { 'issue:after-provider-answer': 'stalled' },
 };
 
-const PROVIDER_KEYS = ['dds', 'gnap', 'oidc', 'privicore'] as const;
+const PROVIDER_KEYS = ['dds', 'gnap', 'oidc', 'privicore', 'clientCredentials'] as const;
+const NEEDS_KEYCLOAK: ReadonlySet<string> = new Set(['oidc', 'clientCredentials']);
 
 const cases: Case[] = [
   ...PROVIDER_KEYS.flatMap((key) =>
@@ -341,7 +366,7 @@ const cases: Case[] = [
       point,
       flow,
       expect: EXPECT[key]?.[point] ?? (flow === 'delete' ? 'revoked' : 'works'),
-      ...(key === 'oidc' ? { skip: kcSkip } : {}),
+      ...(NEEDS_KEYCLOAK.has(key) ? { skip: kcSkip } : {}),
     })),
   ),
   // steps inside one provider call, and renewals rather than first issues

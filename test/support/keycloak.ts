@@ -308,3 +308,39 @@ export async function introspect(realm: KeycloakRealm, token: string): Promise<I
   if (!res.ok) throw new Error(`introspect: HTTP ${res.status}`);
   return (await res.json()) as Introspection;
 }
+
+/**
+ * A confidential client with a service account (the client credentials grant), and, when asked,
+ * an optional client scope whose mapper adds an audience to the token. Returns the client's secret.
+ */
+export async function provisionServiceAccount(realm: KeycloakRealm, opts: { clientId: string; scope?: string; audience?: string }): Promise<string> {
+  const kc = await realm.admin();
+  const secret = random(16);
+  const { id } = await kc.clients.create({
+    clientId: opts.clientId,
+    enabled: true,
+    publicClient: false,
+    clientAuthenticatorType: 'client-secret',
+    secret,
+    serviceAccountsEnabled: true,
+    standardFlowEnabled: false,
+    directAccessGrantsEnabled: false,
+  });
+  if (opts.scope) {
+    await kc.clientScopes.create({ name: opts.scope, protocol: 'openid-connect', attributes: { 'include.in.token.scope': 'true' } });
+    const scopeId = (await kc.clientScopes.findOneByName({ name: opts.scope }))!.id!;
+    if (opts.audience) {
+      await kc.clientScopes.addProtocolMapper(
+        { id: scopeId },
+        {
+          name: `${opts.audience}-audience`,
+          protocol: 'openid-connect',
+          protocolMapper: 'oidc-audience-mapper',
+          config: { 'included.custom.audience': opts.audience, 'access.token.claim': 'true', 'introspection.token.claim': 'true' },
+        },
+      );
+    }
+    await kc.clients.addOptionalClientScope({ id, clientScopeId: scopeId });
+  }
+  return secret;
+}

@@ -1,0 +1,162 @@
+import type { Clock } from '../../schedule/clock.js';
+import { ProviderError, kindForStatus, parseRetryAfter, type Refusal } from '../errors.js';
+import { parseBody, send, type HttpClient, type HttpResponse, type ObservedCall } from '../http.js';
+import { Discovery, JwtExpiry, OAuthError, TokenResponse } from './schemas.js';
+
+export const PROVIDER = 'client-credentials';
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+  method: ClientAuthMethod;
+}
+
+export interface Endpoints {
+  token: string;
+  revocation?: string;
+}
+
+export interface IssuedToken {
+  accessToken: string;
+  /** `Bearer` in its usual spelling (servers send any case) */
+  tokenType: string;
+  /** from expires_in, else the token's JWT `exp`; undefined when the server says neither */
+  expiresAt?: Date;
+}
+
+/** Discovered endpoints are trusted this long (they rarely move) and for this many issuers. */
+const DISCOVERY_TTL_MS = 3_600_000;
+const DISCOVERY_MAX = 1024;
+
+/**
+ * The OAuth2 client credentials grant (RFC 6749 §4.4; docs/providers.md "OAuth2 client
+ * credentials") and RFC 7009 revocation, over the operator's HTTP seam: one client per process,
+ * the endpoints of each issuer discovered once and cached.
+ */
+export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; observe?: (o: ObservedCall) => void }) {
+  const discovered = new Map<string, { at: number; endpoints: Endpoints }>();
+  const now = () => opts.clock.now().getTime();
+  const where = (call: string) => ({ provider: PROVIDER, call, ...(opts.observe ? { observe: opts.observe } : {}) });
+
+  async function discover(issuerUrl: string): Promise<Endpoints> {
+    const hit = discovered.get(issuerUrl);
+    if (hit && now() - hit.at < DISCOVERY_TTL_MS) return hit.endpoints;
+    const url = `${issuerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const res = await send(opts.http, { method: 'GET', url }, where('discover'));
+    if (res.status !== 200) throw failure(res, 'discover', now());
+    const doc = parseBody(res, Discovery, where('discover'));
+    if (doc.issuer.replace(/\/+$/, '') !== issuerUrl.replace(/\/+$/, '')) {
+      throw new ProviderError('Invalid', 'discover: the discovered issuer does not match issuerUrl', { provider: PROVIDER, call: 'discover' });
+    }
+    const endpoints = { token: doc.token_endpoint, ...(doc.revocation_endpoint ? { revocation: doc.revocation_endpoint } : {}) };
+    if (discovered.size >= DISCOVERY_MAX) discovered.delete(discovered.keys().next().value!);
+    discovered.set(issuerUrl, { at: now(), endpoints });
+    return endpoints;
+  }
+
+  /** Client authentication (RFC 6749 §2.3.1): HTTP Basic of the form-encoded id and secret, or both in the form. */
+  function authenticate(c: ClientCredentials, form: URLSearchParams): Record<string, string> {
+    if (c.method === 'client_secret_post') {
+      form.set('client_id', c.clientId);
+      form.set('client_secret', c.clientSecret);
+      return {};
+    }
+    const encode = (v: string) => new URLSearchParams({ v }).toString().slice(2);
+    return { authorization: `Basic ${Buffer.from(`${encode(c.clientId)}:${encode(c.clientSecret)}`).toString('base64')}` };
+  }
+
+  return {
+    /** The token and revocation endpoints: as configured, else discovered, else the token URL's sibling …/revoke. */
+    async endpoints(spec: { issuerUrl?: string | undefined; tokenUrl?: string | undefined; revocationUrl?: string | undefined }, allowInsecureHttp: boolean): Promise<Endpoints> {
+      const found = spec.tokenUrl ? undefined : spec.issuerUrl ? await discover(spec.issuerUrl) : undefined;
+      const token = spec.tokenUrl ?? found?.token;
+      if (!token) throw new ProviderError('Invalid', 'configure: one of issuerUrl and tokenUrl is required', { provider: PROVIDER, call: 'configure' });
+      const revocation = spec.revocationUrl ?? found?.revocation ?? (token.endsWith('/token') ? `${token.slice(0, -'/token'.length)}/revoke` : undefined);
+      // discovered endpoints are held to the same https rule as configured ones
+      for (const url of [token, revocation]) {
+        if (url?.startsWith('http:') && !allowInsecureHttp) {
+          throw new ProviderError('Invalid', 'discover: the issuer names a plain http endpoint, refused unless the resource and the operator allow insecure http', {
+            provider: PROVIDER,
+            call: 'discover',
+            code: 'insecure_url',
+          });
+        }
+      }
+      return { token, ...(revocation ? { revocation } : {}) };
+    },
+
+    /** One access token; lifetimes count from when we asked, so a slow answer never stretches them. */
+    async token(req: ClientCredentials & { tokenUrl: string; scope?: string | undefined; audience?: string | undefined }): Promise<IssuedToken> {
+      const form = new URLSearchParams({ grant_type: 'client_credentials' });
+      if (req.scope) form.set('scope', req.scope);
+      if (req.audience) form.set('audience', req.audience);
+      const headers = authenticate(req, form);
+      const askedAt = now();
+      const res = await send(opts.http, { method: 'POST', url: req.tokenUrl, headers, body: form }, where('token'));
+      if (res.status !== 200) throw failure(res, 'token', now());
+      const t = parseBody(res, TokenResponse, where('token'));
+      const expiresAt = t.expires_in !== undefined ? new Date(askedAt + t.expires_in * 1000) : jwtExpiry(t.access_token);
+      return { accessToken: t.access_token, tokenType: t.token_type.toLowerCase() === 'bearer' ? 'Bearer' : t.token_type, ...(expiresAt ? { expiresAt } : {}) };
+    },
+
+    /** RFC 7009: revoked, or already unknown (a 200 either way). */
+    async revoke(req: ClientCredentials & { revocationUrl: string; token: string }): Promise<void> {
+      const form = new URLSearchParams({ token: req.token, token_type_hint: 'access_token' });
+      const headers = authenticate(req, form);
+      const res = await send(opts.http, { method: 'POST', url: req.revocationUrl, headers, body: form }, where('revoke'));
+      if (res.status !== 200) throw failure(res, 'revoke', now());
+    },
+  };
+}
+
+export type ClientCredentialsClient = ReturnType<typeof clientCredentialsClient>;
+
+/**
+ * Which refusals only a person can fix (RFC 6749 §5.2), in the vendor's words. Keycloak answers
+ * a wrong secret with 401 unauthorized_client, and an unknown client with 401 invalid_client.
+ */
+function refusalOf(status: number, code: string | undefined): { refusal: Refusal; says: string } | undefined {
+  if (code === 'invalid_client' || (status === 401 && (code === undefined || code === 'unauthorized_client'))) {
+    return { refusal: { reason: 'InvalidClient', config: ['clientId'], inputs: ['clientSecret'] }, says: 'the server does not know this client or refused its secret' };
+  }
+  if (code === 'unauthorized_client') {
+    return { refusal: { reason: 'UnauthorizedClient', config: ['clientId'] }, says: 'this client may not use the client credentials grant (in Keycloak: enable its service account)' };
+  }
+  if (code === 'invalid_scope') return { refusal: { reason: 'InvalidScope', config: ['scope'] }, says: 'the server refused the requested scope' };
+  return undefined;
+}
+
+function failure(res: HttpResponse, call: string, nowMs: number): ProviderError {
+  let body: { error: string; error_description?: string | undefined } | undefined;
+  try {
+    const parsed = OAuthError.safeParse(JSON.parse(res.text));
+    body = parsed.success ? parsed.data : undefined;
+  } catch {
+    body = undefined;
+  }
+  const code = body?.error;
+  const detail = [code, body?.error_description?.slice(0, 120)].filter(Boolean).join(': ');
+  const base = `${call}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`;
+  const where = { provider: PROVIDER, call, status: res.status, ...(code ? { code } : {}) };
+  if (res.status === 429) {
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), nowMs);
+    return new ProviderError('RateLimited', base, { ...where, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+  const refused = res.status < 500 ? refusalOf(res.status, code) : undefined;
+  if (refused) return new ProviderError(refused.refusal.reason === 'InvalidScope' ? 'Invalid' : 'Unauthorized', `${base}: ${refused.says}`, { ...where, refusal: refused.refusal });
+  return new ProviderError(kindForStatus(res.status), base, where);
+}
+
+/** The access token's `exp`, read without verifying the signature (we only schedule by it). */
+function jwtExpiry(token: string): Date | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const claims = JwtExpiry.safeParse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+    return claims.success ? new Date(claims.data.exp * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}

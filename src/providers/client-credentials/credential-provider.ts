@@ -1,0 +1,49 @@
+import type { ClientCredentialsSpec } from '../../api/accesstoken.js';
+import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { clientCredentialsClient, type ClientCredentials } from './client.js';
+
+/** When a server states no lifetime and the token is no JWT: Keycloak's default, renewed early. */
+const FALLBACK_LIFETIME_MS = 300_000;
+
+/**
+ * OAuth2 client credentials (machine-to-machine; docs/providers.md "OAuth2 client credentials"):
+ * every renewal is a new token request with the client's own credentials. Nothing is spent or
+ * carried from one token to the next, so there is no chain and no one-time answer: a lost one
+ * costs one more request. The target gets access_token, token_type, expires_at.
+ */
+export function clientCredentialsProvider(deps: ProviderDeps): CredentialProvider<ClientCredentialsSpec> {
+  const client = clientCredentialsClient(deps);
+  const credentials = (call: ProviderCall<ClientCredentialsSpec>): ClientCredentials => ({
+    clientId: call.spec.clientId,
+    clientSecret: String(call.inputs.clientSecret),
+    method: call.spec.clientAuthMethod ?? 'client_secret_basic',
+  });
+
+  return {
+    name: 'client-credentials',
+    traits: { oneTime: false },
+
+    inputs: (c) => ({ clientSecret: { field: 'clientSecretRef', ...c.clientSecretRef } }),
+
+    endpoints: (c) => ({ issuerUrl: c.issuerUrl, tokenUrl: c.tokenUrl, revocationUrl: c.revocationUrl }),
+
+    async issue(call) {
+      const { token: tokenUrl } = await client.endpoints(call.spec, call.allowInsecureHttp);
+      const t = await client.token({ ...credentials(call), tokenUrl, scope: call.spec.scope, audience: call.spec.audience });
+      const expiresAt = t.expiresAt ?? new Date(call.now.getTime() + FALLBACK_LIFETIME_MS);
+      return { data: { access_token: t.accessToken, token_type: t.tokenType, expires_at: expiresAt.toISOString() }, expiresAt };
+    },
+
+    async revoke(call) {
+      const token = call.current?.data.access_token;
+      if (!token) return;
+      const { revocation } = await client.endpoints(call.spec, call.allowInsecureHttp);
+      if (revocation) await client.revoke({ ...credentials(call), revocationUrl: revocation, token });
+    },
+
+    stillValid(c, known) {
+      const until = known.expiresAt ? ` until ${known.expiresAt}` : '';
+      return `The last access token of client "${c.clientId}" stays valid${until}; the client itself is untouched: rotate its secret at the authorization server to end every token it can get`;
+    },
+  };
+}
