@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds the token-operator image offline with Debian's podman (no Docker engine, no
-# registry pulls), then runs it against the local API server and checks /healthz.
+# Builds the project's images offline with Debian's podman (no Docker engine, no registry pulls).
 #
-#   bash scripts/image.sh            build + smoke test
-#   bash scripts/image.sh build      build only
+#   bash scripts/image.sh              build the operator image + smoke test it (ship-check)
+#   bash scripts/image.sh build        build the operator image only           ($IMAGE)
+#   bash scripts/image.sh simulators   the Dockerfile's `simulators` target     ($SIMULATORS_IMAGE)
+#   bash scripts/image.sh keycloak     Keycloak on the same base, from the JDK 21+ and the
+#                                      Keycloak dist under .cache/keycloak   ($KEYCLOAK_IMAGE)
 #
 # The Dockerfile's base (node:24-bookworm-slim) cannot be pulled here, so a stand-in is
 # made once: debootstrap a minbase bookworm, add Node 24 from .cache/node-v*, import it,
 # tag it with the FROM name. This proves the Dockerfile's steps, user, entrypoint and
-# health check — not the published base image. See docs in ../shared/design/TESTING.md.
+# health check — not the published base image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -16,7 +18,12 @@ root="$(pwd)"
 work="$root/.cache/image"
 mkdir -p "$work"
 IMAGE="${IMAGE:-localhost/token-operator:dev}"
+SIMULATORS_IMAGE="${SIMULATORS_IMAGE:-localhost/token-operator-simulators:dev}"
+KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.5.6}"
+KEYCLOAK_IMAGE="${KEYCLOAK_IMAGE:-localhost/token-operator-keycloak:$KEYCLOAK_VERSION}"
 BASE="${BASE:-docker.io/library/node:24-bookworm-slim}"
+# The operator's own layers above the base (bench/README.md has the figures); a regrowth fails the smoke test.
+IMAGE_BUDGET_MB="${IMAGE_BUDGET_MB:-30}"
 mode="${1:-all}"
 
 need() { command -v "$1" >/dev/null; }
@@ -72,19 +79,63 @@ if ! podman image exists "$BASE"; then
   echo "image.sh: stand-in base tagged $BASE"
 fi
 
-started=$(date +%s)
-# An image left by an earlier build must not stand in for this one (a failed build kept the old tag).
-podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
-status=0
-podman build --pull=never --network=host --format docker -t "$IMAGE" -f Dockerfile . >"$work/build.log" 2>&1 || status=$?
-grep -E '^(STEP|COMMIT|Successfully|Error)' "$work/build.log" || true
-if [ "$status" -ne 0 ] || ! podman image exists "$IMAGE"; then
-  echo "image.sh: build failed (exit $status):" >&2
-  tail -20 "$work/build.log" >&2
-  exit 1
-fi
-echo "image.sh: built $IMAGE in $(($(date +%s) - started))s ($(podman image inspect "$IMAGE" --format '{{.Size}}') bytes)"
+# build TAG LOG [podman build args…]: an image left by an earlier build must not stand in for
+# this one (a failed build kept the old tag), so the tag is removed first.
+build() {
+  local tag="$1" log="$work/$2" started status=0
+  shift 2
+  started=$(date +%s)
+  podman rmi -f "$tag" >/dev/null 2>&1 || true
+  podman build --pull=never --network=host --format docker -t "$tag" "$@" >"$log" 2>&1 || status=$?
+  grep -E '^(STEP|COMMIT|Successfully|Error)' "$log" || true
+  if [ "$status" -ne 0 ] || ! podman image exists "$tag"; then
+    echo "image.sh: build of $tag failed (exit $status):" >&2
+    tail -20 "$log" >&2
+    exit 1
+  fi
+  echo "image.sh: built $tag in $(($(date +%s) - started))s ($(podman image inspect "$tag" --format '{{.Size}}') bytes)"
+}
+
+# The JDK (21+, as scripts/keycloak.sh finds it) and the Keycloak dist, hard-linked into a build
+# context under .cache (same file system: no copy). Left out: the JDK's sources, headers and
+# man pages, and Keycloak's data/ (a host instance's state).
+keycloak_context() {
+  local ctx="$work/keycloak-context" kc_home="$root/.cache/keycloak/keycloak-$KEYCLOAK_VERSION" java_home
+  [ -x "$kc_home/bin/kc.sh" ] || KEYCLOAK_VERSION="$KEYCLOAK_VERSION" bash scripts/keycloak.sh install >&2
+  java_home=$(bash scripts/keycloak.sh java-home) || { echo "image.sh: no JDK 21+ for Keycloak" >&2; exit 1; }
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp -al "$(readlink -f "$java_home")" "$ctx/jdk" 2>/dev/null || cp -a "$(readlink -f "$java_home")" "$ctx/jdk"
+  rm -rf "$ctx/jdk/lib/src.zip" "$ctx/jdk/include" "$ctx/jdk/man" "$ctx/jdk/jmods"
+  # a packaged JDK links into the host (lib/security/cacerts -> /etc/ssl/certs/java/cacerts): copy the target in
+  local link
+  find "$ctx/jdk" -type l -lname '/*' | while read -r link; do cp -L "$link" "$link.tmp" && mv -f "$link.tmp" "$link"; done
+  cp -al "$kc_home" "$ctx/keycloak" 2>/dev/null || cp -a "$kc_home" "$ctx/keycloak"
+  rm -rf "$ctx/keycloak/data"
+  echo "$ctx"
+}
+
+case "$mode" in
+  all | build) build "$IMAGE" build.log -f Dockerfile . ;;
+  simulators)
+    build "$SIMULATORS_IMAGE" simulators.log --target simulators -f Dockerfile .
+    exit 0
+    ;;
+  keycloak)
+    build "$KEYCLOAK_IMAGE" keycloak.log --build-arg BASE="$BASE" -f test/containers/keycloak.Dockerfile "$(keycloak_context)"
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [build|simulators|keycloak]" >&2
+    exit 2
+    ;;
+esac
 [ "$mode" = build ] && exit 0
+
+# What the project adds on top of the base image: the bundle (scripts/bundle.mjs).
+above=$(( ($(podman image inspect "$IMAGE" --format '{{.Size}}') - $(podman image inspect "$BASE" --format '{{.Size}}')) / 1000000 ))
+echo "image.sh: $above MB above the base image (budget $IMAGE_BUDGET_MB MB)"
+[ "$above" -le "$IMAGE_BUDGET_MB" ] || { echo "image.sh: the image grew past its budget: podman history $IMAGE" >&2; exit 1; }
 
 # Smoke test: run the image against the local API server (npm run cluster:up) and ask /healthz.
 kubeconfig="${KUBECONFIG:-$root/.cache/kubeconfig}"
@@ -107,11 +158,13 @@ podman run -d --name "$name" --network host --read-only --cap-drop ALL --securit
   "$IMAGE" >/dev/null
 trap 'podman logs "$name" >"$work/smoke.log" 2>&1 || true; podman rm -f "$name" >/dev/null 2>&1 || true; rm -rf "$smoke"' EXIT
 ok=""
-for _ in $(seq 1 60); do
+started_ms=$(date +%s%3N)
+for _ in $(seq 1 600); do
   if node -e "fetch('http://127.0.0.1:$port/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then ok=1; break; fi
-  sleep 0.5
+  sleep 0.05
 done
 [ -n "$ok" ] || { podman logs "$name" | tail -20 >&2; echo "image.sh: /healthz never answered" >&2; exit 1; }
+echo "image.sh: /healthz answered $(($(date +%s%3N) - started_ms)) ms after podman run returned"
 node -e "fetch('http://127.0.0.1:$port/readyz').then(async r=>{console.log('image.sh: /readyz', r.status); process.exit(0)})"
 podman healthcheck run "$name" && echo "image.sh: HEALTHCHECK passes (node, no curl)"
 echo "image.sh: /healthz ok from $IMAGE as uid $user against $(grep -m1 server: "$kubeconfig" | awk '{print $2}')"
