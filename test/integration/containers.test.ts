@@ -15,17 +15,15 @@
  *
  * Skips with a one-line reason without podman; fails instead with REQUIRE_CONTAINER_TESTS=1 (CI).
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenericContainer, PullPolicy, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { generateJwk } from '@interledger/http-signature-utils';
-import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { freePort } from '../cluster/control-plane.js';
 import { buildImage, containerPid, containersUnavailable, IMAGES, keycloakCdsDir, projectContainer, startPodman, type Podman } from '../support/containers.js';
+import { createEveryKind, expectCleanJsonLogs, expectEveryKindWorks, writeExecKubeconfig } from '../support/every-kind.js';
 import { profileStatus } from '../support/fixtures.js';
 import {
   adminClient,
@@ -211,7 +209,7 @@ describe.skipIf(skip !== undefined)(`containers through podman (testcontainers)$
     beforeAll(async () => {
       ns = await createNamespace(client, 'ctr-image');
       dir = mkdtempSync(join(tmpdir(), 'token-operator-ctr-'));
-      writeExecKubeconfig(dir);
+      writeExecKubeconfig(inject('kubeconfigPath'), dir, '/kube');
       healthPort = await freePort();
       operator = await new ReadOnlyRootContainer(IMAGES.operator)
         .withReadOnlyRootFilesystem()
@@ -241,19 +239,6 @@ describe.skipIf(skip !== undefined)(`containers through podman (testcontainers)$
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    /** a kubeconfig whose credentials come from an exec plugin (node, which the image has): client-node's path */
-    function writeExecKubeconfig(into: string): void {
-      const cfg = parse(readFileSync(inject('kubeconfigPath'), 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
-      const token = cfg.users[0]!.user.token as string;
-      writeFileSync(join(into, 'token'), token);
-      const credential = "process.stdout.write(JSON.stringify({apiVersion:'client.authentication.k8s.io/v1',kind:'ExecCredential',status:{token:require('fs').readFileSync('/kube/token','utf8').trim()}}))";
-      for (const u of cfg.users) u.user = { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'node', args: ['-e', credential], interactiveMode: 'Never' } };
-      writeFileSync(join(into, 'config'), stringify(cfg));
-      // the image runs as uid 65532
-      for (const f of ['config', 'token']) chmodSync(join(into, f), 0o644);
-      chmodSync(into, 0o755);
-    }
-
     it('runs as uid 65532 with no capabilities on a read-only root file system, and serves /readyz and /metrics', async () => {
       // what the kernel enforces on the operator process, read from the host's /proc
       const pid = await containerPid(operator!.getId());
@@ -268,95 +253,10 @@ describe.skipIf(skip !== undefined)(`containers through podman (testcontainers)$
       expect(metrics).toContain('token_operator_');
     });
 
-    it('reconciles every kind to Ready against the simulators and Keycloak containers', async () => {
+    it('reconciles every kind to Ready against the simulators and Keycloak containers; logs are JSON without credentials', async () => {
       const realm = await provisionRealm({ baseUrl: keycloakUrl });
-      const objects = await tokensOfEveryKind(ns, realm);
-      for (const o of objects) await createResource(client, o.plural, o.obj);
-      for (const o of objects) {
-        let last: unknown;
-        await waitFor(`${o.obj.kind} ${o.obj.metadata!.name} Ready`, async () => {
-          const r = await getResource(client, o.plural, ns, o.obj.metadata!.name!);
-          const c = (r?.status as { conditions?: Array<{ type: string; status: string; reason: string }> } | undefined)?.conditions?.find((x) => x.type === 'Ready');
-          last = c;
-          return c?.status === 'True';
-        }, 120_000).catch((e: Error) => {
-          throw new Error(`${e.message}; last Ready condition ${JSON.stringify(last)}`);
-        });
-      }
-      expect(await profileStatus((await getSecretData(client, ns, 'dds-share'))!['config.share']!)).toBe(200);
-      expect((await introspect(realm, (await getSecretData(client, ns, 'oidc-token'))!.access_token!)).active).toBe(true);
-      expect((await getSecretData(client, ns, 'gnap-token'))?.access_token).toBeTruthy();
-      expect((await getSecretData(client, ns, 'data-token'))?.data_token).toBeTruthy();
-      // pino writes JSON lines to stdout, and no credential reaches them
-      const lines = logs.split('\n').filter((l) => l.startsWith('{'));
-      expect(lines.length).toBeGreaterThan(0);
-      for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
-      const secrets = await Promise.all(['dds-share', 'oidc-token', 'gnap-token', 'data-token'].map((n) => getSecretData(client, ns, n)));
-      for (const data of secrets) for (const v of Object.values(data ?? {})) if (v.length >= 16) expect(logs).not.toContain(v);
+      const secrets = await expectEveryKindWorks(client, ns, await createEveryKind(client, ns, sim, realm), realm);
+      expectCleanJsonLogs(logs, secrets);
     }, 300_000);
-
-    /** One resource of each kind with the Secrets a person would make, pointed at the containers. */
-    async function tokensOfEveryKind(namespace: string, realm: KeycloakRealm): Promise<Array<{ plural: string; obj: KubeObject }>> {
-      const meta = (name: string) => ({ name, namespace });
-      await createSecret(client, namespace, 'zdirect', { client_id: 'demo-client', client_secret: 'demo-secret' });
-      await createSecret(client, namespace, 'privicore', { username: 'demo', password: 'demo-password' });
-      await createSecret(client, namespace, 'report', { 'key.pem': 'data to tokenize' });
-      await createSecret(client, namespace, 'oidc-seed', { refresh_token: (await seedOfflineToken(realm)).refreshToken });
-      // GNAP: a client key registered and a grant issued through the simulator's admin API
-      const { privateKey } = generateKeyPairSync('ed25519');
-      const wallet = `${sim.gnap}/container-test`;
-      const post = async (path: string, body: unknown) => {
-        const res = await fetch(`${sim.gnap}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        expect(res.status, `${path}: ${res.status}`).toBeLessThan(300);
-        return (res.status === 204 ? {} : await res.json()) as { value: string; manageUrl: string };
-      };
-      await post('/_sim/keys', { walletAddressUrl: wallet, jwk: generateJwk({ privateKey, keyId: 'k1' }) });
-      const grant = await post('/_sim/tokens', { walletAddressUrl: wallet });
-      await createSecret(client, namespace, 'gnap-key', { 'private.pem': privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
-      await createSecret(client, namespace, 'gnap-grant', { access_token: grant.value, manage_url: grant.manageUrl });
-      return [
-        {
-          plural: 'deltasharetokens',
-          obj: { apiVersion: API, kind: 'DeltaShareToken', metadata: meta('dds'), spec: { dds: { apiUrl: sim.dds, credentialsSecretRef: { name: 'zdirect' }, allowInsecureHttp: true }, overlap: '1h', target: { secretName: 'dds-share' } } },
-        },
-        {
-          plural: 'datatokens',
-          obj: {
-            apiVersion: API,
-            kind: 'DataToken',
-            metadata: meta('data'),
-            spec: { privicore: { apiUrl: sim.privicore, profileSecretRef: { name: 'privicore' }, allowInsecureHttp: true }, source: { secretKeyRef: { name: 'report', key: 'key.pem' }, context: 'containers.test' }, target: { secretName: 'data-token' } },
-          },
-        },
-        {
-          plural: 'accesstokens',
-          obj: {
-            apiVersion: API,
-            kind: 'AccessToken',
-            metadata: meta('gnap'),
-            spec: {
-              gnap: {
-                walletAddressUrl: wallet,
-                keyId: 'k1',
-                privateKeySecretRef: { name: 'gnap-key', key: 'private.pem' },
-                accessTokenSecretRef: { name: 'gnap-grant', key: 'access_token' },
-                manageUrlSecretRef: { name: 'gnap-grant', key: 'manage_url' },
-                allowInsecureHttp: true,
-              },
-              target: { secretName: 'gnap-token' },
-            },
-          },
-        },
-        {
-          plural: 'accesstokens',
-          obj: {
-            apiVersion: API,
-            kind: 'AccessToken',
-            metadata: meta('oidc'),
-            spec: { oidc: { issuerUrl: realm.issuerUrl, clientId: realm.publicClientId, refreshTokenSecretRef: { name: 'oidc-seed', key: 'refresh_token' }, allowInsecureHttp: true }, target: { secretName: 'oidc-token' } },
-          },
-        },
-      ];
-    }
   });
 });
