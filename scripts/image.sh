@@ -26,16 +26,7 @@ BASE="${BASE:-docker.io/library/node:24-bookworm-slim}"
 IMAGE_BUDGET_MB="${IMAGE_BUDGET_MB:-30}"
 mode="${1:-all}"
 
-need() { command -v "$1" >/dev/null; }
-if ! need podman || ! need debootstrap || ! need runc; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman buildah runc skopeo debootstrap uidmap >/dev/null
-  else
-    echo "image.sh: needs podman, runc and debootstrap (apt-get install podman buildah runc debootstrap)" >&2
-    exit 1
-  fi
-fi
+bash scripts/podman-packages.sh
 
 # Our own containers.conf (not the system one): this VM needs low ulimits, runc and host networking.
 export CONTAINERS_CONF="$work/containers.conf"
@@ -133,9 +124,9 @@ esac
 [ "$mode" = build ] && exit 0
 
 # What the project adds on top of the base image: the bundle (scripts/bundle.mjs).
-above=$(( ($(podman image inspect "$IMAGE" --format '{{.Size}}') - $(podman image inspect "$BASE" --format '{{.Size}}')) / 1000000 ))
-echo "image.sh: $above MB above the base image (budget $IMAGE_BUDGET_MB MB)"
-[ "$above" -le "$IMAGE_BUDGET_MB" ] || { echo "image.sh: the image grew past its budget: podman history $IMAGE" >&2; exit 1; }
+above=$(( $(podman image inspect "$IMAGE" --format '{{.Size}}') - $(podman image inspect "$BASE" --format '{{.Size}}') ))
+echo "image.sh: $(awk "BEGIN { printf \"%.1f\", $above / 1e6 }") MB above the base image (budget $IMAGE_BUDGET_MB MB)"
+[ "$above" -le $((IMAGE_BUDGET_MB * 1000000)) ] || { echo "image.sh: the image grew past its budget: podman history $IMAGE" >&2; exit 1; }
 
 # Smoke test: run the image against the local API server (npm run cluster:up) and ask /healthz.
 kubeconfig="${KUBECONFIG:-$root/.cache/kubeconfig}"
