@@ -8,8 +8,8 @@
 // Plain JavaScript run by whatever `node` is on PATH (esbuild needs Node 18+), so the image's
 // build stage can run it without scripts/with-node.sh, which is not in the build context.
 //
-// What bundling has to respect in the dependencies (checked by test/unit/bundle.test.ts and by
-// the image smoke test, which starts the bundle):
+// What bundling has to respect in the dependencies (test/integration/bundle.test.ts starts the
+// bundle away from node_modules; containers.test.ts and the ship check start the image):
 // - @kubernetes/client-node is imported dynamically, and only for exec/auth-provider kubeconfigs
 //   (src/runtime/kube-access.ts): code splitting keeps it in its own chunk, loaded only then, so
 //   the operator neither parses nor holds its ~16 MB of generated API code.
@@ -17,7 +17,8 @@
 //   bundle that needs a real `require`, which the banner provides.
 // - pino's worker-thread transports (thread-stream + a worker file resolved on disk) do not
 //   survive bundling; the operator never uses them (src/runtime/logger.ts writes JSON to stdout
-//   synchronously), and the bundle test fails if a transport is ever configured.
+//   synchronously). One configured later would fail at start, or write nowhere the bundle test
+//   looks: it reads the operator's JSON lines from stdout.
 // - ws's optional native add-ons (bufferutil, utf-8-validate) are absent: ws falls back to JS.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -85,4 +86,3 @@ function packageDir(file) {
   }
   return undefined;
 }
-

@@ -71,12 +71,13 @@ if ! podman image exists "$BASE"; then
 fi
 
 # build TAG LOG [podman build args…]: an image left by an earlier build must not stand in for
-# this one (a failed build kept the old tag), so the tag is removed first.
+# this one (a failed build kept the old tag), so the tag goes first: the image with it, unless a
+# container still runs from it (another checkout's tests on this machine): then only the tag.
 build() {
   local tag="$1" log="$work/$2" started status=0
   shift 2
   started=$(date +%s)
-  podman rmi -f "$tag" >/dev/null 2>&1 || true
+  podman rmi "$tag" >/dev/null 2>&1 || podman untag "$tag" >/dev/null 2>&1 || true
   podman build --pull=never --network=host --format docker -t "$tag" "$@" >"$log" 2>&1 || status=$?
   grep -E '^(STEP|COMMIT|Successfully|Error)' "$log" || true
   if [ "$status" -ne 0 ] || ! podman image exists "$tag"; then

@@ -24,6 +24,7 @@
  *   lingers five minutes after the container is gone); never a negative oom_score_adj.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,10 +36,13 @@ const DIR = join(ROOT, '.cache', 'containers');
 const SOCKET = join(DIR, 'podman.sock');
 const CONF = join(DIR, 'containers.conf');
 
+// Tags of this checkout's own (rootful podman's images are the machine's: another checkout's
+// build of the same tag must not replace an image under running containers); layers are shared.
+const checkout = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
 export const IMAGES = {
-  operator: process.env.CONTAINER_TEST_IMAGE ?? 'localhost/token-operator:containers-test',
-  simulators: process.env.SIMULATORS_IMAGE ?? 'localhost/token-operator-simulators:dev',
-  keycloak: process.env.KEYCLOAK_IMAGE ?? `localhost/token-operator-keycloak:${process.env.KEYCLOAK_VERSION ?? '26.5.6'}`,
+  operator: process.env.CONTAINER_TEST_IMAGE ?? `localhost/token-operator:test-${checkout}`,
+  simulators: process.env.SIMULATORS_IMAGE ?? `localhost/token-operator-simulators:test-${checkout}`,
+  keycloak: process.env.KEYCLOAK_IMAGE ?? `localhost/token-operator-keycloak:${process.env.KEYCLOAK_VERSION ?? '26.5.6'}-test-${checkout}`,
 } as const;
 
 async function missing(command: string): Promise<boolean> {
@@ -112,9 +116,25 @@ export async function startPodman(): Promise<Podman> {
     TESTCONTAINERS_RYUK_DISABLED: 'true',
     TESTCONTAINERS_HOST_OVERRIDE: '127.0.0.1',
   });
-  const client = await getContainerRuntimeClient();
-  const sessionId = (await getReaper(client)).sessionId;
-  const label = `${LABEL_TESTCONTAINERS_SESSION_ID}=${sessionId}`;
+  const stopService = async () => {
+    service.kill('SIGTERM');
+    const killer = setTimeout(() => service.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+    rmSync(SOCKET, { force: true });
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  let label: string;
+  try {
+    const client = await getContainerRuntimeClient();
+    label = `${LABEL_TESTCONTAINERS_SESSION_ID}=${(await getReaper(client)).sessionId}`;
+  } catch (e) {
+    await stopService();
+    throw e;
+  }
   return {
     stop: async () => {
       try {
@@ -123,15 +143,7 @@ export async function startPodman(): Promise<Podman> {
         const still = await listContainers(label);
         if (still.length) throw new Error(`containers left after teardown: ${still.join(', ')}`);
       } finally {
-        service.kill('SIGTERM');
-        const killer = setTimeout(() => service.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(killer);
-        rmSync(SOCKET, { force: true });
-        for (const [k, v] of Object.entries(saved)) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
+        await stopService();
       }
     },
   };
