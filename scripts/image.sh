@@ -70,21 +70,25 @@ if ! podman image exists "$BASE"; then
   echo "image.sh: stand-in base tagged $BASE"
 fi
 
-# build TAG LOG [podman build args…]: an image left by an earlier build must not stand in for
-# this one (a failed build kept the old tag), so the tag goes first: the image with it, unless a
-# container still runs from it (another checkout's tests on this machine): then only the tag.
+# build TAG LOG [podman build args…]. Success is the build's exit status and the tag naming the
+# image this build made (--iidfile), never an image left by an earlier build. The image the tag
+# named before is removed afterwards unless a container or another tag still uses it; removing it
+# first would take the layer cache of every step with it.
 build() {
-  local tag="$1" log="$work/$2" started status=0
+  local tag="$1" log="$work/$2" iid="$work/$2.iid" started status=0 old new
   shift 2
   started=$(date +%s)
-  podman rmi "$tag" >/dev/null 2>&1 || podman untag "$tag" >/dev/null 2>&1 || true
-  podman build --pull=never --network=host --format docker -t "$tag" "$@" >"$log" 2>&1 || status=$?
+  old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
+  rm -f "$iid"
+  podman build --pull=never --network=host --format docker --iidfile "$iid" -t "$tag" "$@" >"$log" 2>&1 || status=$?
   grep -E '^(STEP|COMMIT|Successfully|Error)' "$log" || true
-  if [ "$status" -ne 0 ] || ! podman image exists "$tag"; then
+  new=$(sed 's/^sha256://' "$iid" 2>/dev/null || true)
+  if [ "$status" -ne 0 ] || [ -z "$new" ] || [ "$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null)" != "$new" ]; then
     echo "image.sh: build of $tag failed (exit $status):" >&2
     tail -20 "$log" >&2
     exit 1
   fi
+  if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
   echo "image.sh: built $tag in $(($(date +%s) - started))s ($(podman image inspect "$tag" --format '{{.Size}}') bytes)"
 }
 
