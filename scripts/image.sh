@@ -161,6 +161,13 @@ for _ in $(seq 1 600); do
 done
 [ -n "$ok" ] || { podman logs "$name" | tail -20 >&2; echo "image.sh: /healthz never answered" >&2; exit 1; }
 echo "image.sh: /healthz answered $(($(date +%s%3N) - started_ms)) ms after podman run returned"
-node -e "fetch('http://127.0.0.1:$port/readyz').then(async r=>{console.log('image.sh: /readyz', r.status); process.exit(0)})"
+# Ready = its informers listed and watch: the image reached the API server with the kubeconfig
+ok=""
+for _ in $(seq 1 300); do
+  if node -e "fetch('http://127.0.0.1:$port/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then ok=1; break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] || { podman logs "$name" | tail -20 >&2; echo "image.sh: /readyz never answered 200" >&2; exit 1; }
+echo "image.sh: /readyz 200 $(($(date +%s%3N) - started_ms)) ms after podman run returned"
 podman healthcheck run "$name" && echo "image.sh: HEALTHCHECK passes (node, no curl)"
 echo "image.sh: /healthz ok from $IMAGE as uid $user against $(grep -m1 server: "$kubeconfig" | awk '{print $2}')"
