@@ -153,21 +153,23 @@ podman run -d --name "$name" --network host --read-only --cap-drop ALL --securit
   -e TOKEN_OPERATOR_WATCH_NAMESPACES=token-operator-image-smoke \
   "$IMAGE" >/dev/null
 trap 'podman logs "$name" >"$work/smoke.log" 2>&1 || true; podman rm -f "$name" >/dev/null 2>&1 || true; rm -rf "$smoke"' EXIT
-ok=""
+# until PATH answers 200 (about a minute at most), then say how long after `podman run` returned
 started_ms=$(date +%s%3N)
-for _ in $(seq 1 600); do
-  if node -e "fetch('http://127.0.0.1:$port/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then ok=1; break; fi
-  sleep 0.05
-done
-[ -n "$ok" ] || { podman logs "$name" | tail -20 >&2; echo "image.sh: /healthz never answered" >&2; exit 1; }
-echo "image.sh: /healthz answered $(($(date +%s%3N) - started_ms)) ms after podman run returned"
+await_ok() {
+  local _
+  for _ in $(seq 1 600); do
+    if node -e "fetch('http://127.0.0.1:$port$1').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
+      echo "image.sh: $1 200 $(($(date +%s%3N) - started_ms)) ms after podman run returned"
+      return 0
+    fi
+    sleep 0.05
+  done
+  podman logs "$name" | tail -20 >&2
+  echo "image.sh: $1 never answered 200" >&2
+  exit 1
+}
+await_ok /healthz
 # Ready = its informers listed and watch: the image reached the API server with the kubeconfig
-ok=""
-for _ in $(seq 1 300); do
-  if node -e "fetch('http://127.0.0.1:$port/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then ok=1; break; fi
-  sleep 0.1
-done
-[ -n "$ok" ] || { podman logs "$name" | tail -20 >&2; echo "image.sh: /readyz never answered 200" >&2; exit 1; }
-echo "image.sh: /readyz 200 $(($(date +%s%3N) - started_ms)) ms after podman run returned"
+await_ok /readyz
 podman healthcheck run "$name" && echo "image.sh: HEALTHCHECK passes (node, no curl)"
 echo "image.sh: /healthz ok from $IMAGE as uid $user against $(grep -m1 server: "$kubeconfig" | awk '{print $2}')"
