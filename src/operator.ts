@@ -13,6 +13,9 @@ import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
 import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
 import { createOidcProvider } from './providers/oidc/index.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
+import { egressAgent, installGlobalDispatcher, type EgressAgentOptions } from './providers/egress/connector.js';
+import { EgressPolicy } from './providers/egress/policy.js';
+import { apiServerEndpoints } from './runtime/api-server-endpoints.js';
 import { Controller } from './runtime/controller.js';
 import { WorkerPool } from './runtime/worker-pool.js';
 import { KubeEventRecorder } from './runtime/events.js';
@@ -24,6 +27,9 @@ import { LeaderElector } from './runtime/leader-election.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './runtime/secret-writer.js';
 import { systemClock, type Clock } from './schedule/clock.js';
+
+/** how often the API server's endpoints are read again for the egress policy */
+const API_SERVER_REFRESH_MS = 5 * 60_000;
 
 export const VERSION_STRING = process.env.TOKEN_OPERATOR_VERSION ?? '0.1.0';
 
@@ -37,7 +43,10 @@ export interface OperatorDeps {
   http?: HttpClient;
   /** oidc: called per resource with its options (http, clock and observe already filled in) */
   providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
-  /** count API requests (benchmarks) */
+  /** test seams of the egress policy: a resolver (a DNS server of the test's), extra trust roots, a connect counter */
+  egress?: Pick<EgressAgentOptions, 'resolver' | 'ca' | 'onConnect'>;
+  /** also make the policy the process-wide default for fetch (main.ts: a library calling fetch itself meets it too) */
+  globalEgress?: boolean;
   /** every API request (path: the URL path without the query) */
   onKubeRequest?: (verb: string, resource: string, code: number, path: string) => void;
 }
@@ -180,8 +189,28 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   const observe = (o: ObservedCall) => {
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
+    if (o.outcome === 'egress-denied') metrics.egressDenied.inc({ provider: o.provider });
   };
-  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
+  // Every provider call, and every URL a provider hands back, passes this policy (egress/policy.ts).
+  const egress = new EgressPolicy({
+    allowLoopback: cfg.allowLoopbackEgress,
+    allowInsecureHttp: cfg.allowInsecureHttp,
+    deniedCidrs: cfg.egressDeniedCidrs,
+    allowedHosts: cfg.egressAllowedHosts,
+  });
+  const refreshApiServer = async () => egress.setApiServerEndpoints(await apiServerEndpoints(client, logger));
+  await refreshApiServer();
+  // control-plane nodes come and go: look again now and then
+  const apiServerTimer = setInterval(() => void refreshApiServer().catch(() => undefined), API_SERVER_REFRESH_MS);
+  apiServerTimer.unref();
+  const egressOptions: EgressAgentOptions = {
+    policy: egress,
+    ...deps.egress,
+    // the address is for the administrator; status names the host only
+    onDenied: (d) => logger.warn({ host: d.host, rule: d.rule, ...(d.address ? { address: d.address } : {}) }, 'egress refused'),
+  };
+  if (deps.globalEgress) installGlobalDispatcher(egressAgent(egressOptions));
+  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps }, egress: egressOptions });
   const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.
@@ -193,6 +222,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     metrics,
     secrets,
     allowInsecureHttp: cfg.allowInsecureHttp,
+    maxInputSecretBytes: cfg.maxInputSecretBytes,
     hmacKey: Buffer.alloc(0),
     rollout: { debounceMs: cfg.rolloutDebounceSeconds * 1000, actAsReloader: cfg.actAsReloader },
   };
@@ -300,6 +330,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     },
     stop: async () => {
       stopped = true;
+      clearInterval(apiServerTimer);
       await Promise.all([...controllers.values()].map((c) => c.stop()));
       secrets.stop();
       for (const c of crCaches) c.stop();

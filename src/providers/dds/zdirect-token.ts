@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../schedule/clock.js';
-import { ProviderError, isProviderError } from '../errors.js';
+import { OAUTH_ERROR_CODES, ProviderError, isProviderError } from '../errors.js';
 import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
 import { DEFAULT_TOKEN_WINDOW_MS, type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
 
@@ -26,7 +26,7 @@ export interface ZDirectTokenClientOptions {
 
 export interface ZDirectTokenClient {
   /** a valid access token for these credentials, from cache when possible */
-  getToken(tokenUrl: string, creds: ZDirectCredentials): Promise<string>;
+  getToken(tokenUrl: string, creds: ZDirectCredentials, allowInsecureHttp?: boolean): Promise<string>;
   /**
    * Drops the cached token after the DDS API refused it (401). Pass the refused token so a
    * late 401 for an old token does not throw away a newer one.
@@ -66,7 +66,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
   const inFlight = new Map<string, Promise<string>>();
   const now = () => clock.now().getTime();
 
-  async function request(tokenUrl: string, creds: ZDirectCredentials): Promise<CachedToken> {
+  async function request(tokenUrl: string, creds: ZDirectCredentials, allowInsecureHttp: boolean): Promise<CachedToken> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
     const headers: Record<string, string> = {};
     if (clientAuth === 'basic') {
@@ -75,7 +75,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       form.set('client_id', creds.clientId);
       form.set('client_secret', creds.clientSecret);
     }
-    const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form }, { ...WHERE, observe: opts.observe });
+    const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form, allowInsecureHttp }, { ...WHERE, observe: opts.observe });
     if (res.status !== 200) failToken(res);
     const body = parseBody(res, TokenResponse, WHERE);
     const lifetimeMs = (body.expires_in ?? ASSUMED_LIFETIME_S) * 1000;
@@ -96,7 +96,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
   }
 
   return {
-    getToken(tokenUrl, creds) {
+    getToken(tokenUrl, creds, allowInsecureHttp = false) {
       const key = cacheKey(tokenUrl, creds);
       const cached = cache.get(key);
       if (cached && now() < cached.renewAt) return Promise.resolve(cached.accessToken);
@@ -106,7 +106,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       // the limit is per app (token URL and client id); a flat digest, not a ~100-character concatenation
       const limiterKey = createHash('sha256').update(`${tokenUrl}\0${creds.clientId}`).digest('base64url');
       const fetched = limiter
-        .run(limiterKey, () => request(tokenUrl, creds))
+        .run(limiterKey, () => request(tokenUrl, creds, allowInsecureHttp))
         .then(
           (token) => {
             dropExpired(now());
@@ -158,5 +158,5 @@ function failToken(res: HttpResponse): never {
       retryAfterMs: DEFAULT_TOKEN_WINDOW_MS,
     });
   }
-  failFor(res, WHERE, error);
+  failFor(res, WHERE, error, OAUTH_ERROR_CODES);
 }

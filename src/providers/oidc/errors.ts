@@ -1,5 +1,5 @@
 import { ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client';
-import { ProviderError, kindForStatus, parseRetryAfter, type ProviderErrorKind } from '../errors.js';
+import { OAUTH_ERROR_CODES, ProviderError, kindForStatus, parseRetryAfter, type ProviderErrorKind } from '../errors.js';
 
 export const PROVIDER = 'oidc';
 
@@ -144,7 +144,9 @@ function fromOAuthError(
   headers: Headers | undefined,
   nowMs: number,
 ): ProviderError {
-  const detail = [code, description].filter(Boolean).join(': ');
+  // Only an OAuth server's own answer is repeated (a registered error code and its description):
+  // a URL may point anywhere, and a message must not relay what some other service said.
+  const detail = code !== undefined && OAUTH_ERROR_CODES.has(code) ? [code, description].filter(Boolean).join(': ') : '';
   const base = `${where.call}: HTTP ${status}${detail ? ` (${detail})` : ''}`;
   const opts = { ...where, status, ...(code ? { code } : {}) };
 

@@ -114,7 +114,7 @@ export async function configureFileMeta(
   const form = { token: temporaryToken, ...meta, size: String(meta.size) };
   const res = await authorized((token) => request(ctx, { call, method: 'POST', path: '/data-token/configure-file-meta', token, form }));
   if (res.status !== 200) {
-    throw new ProviderError('BadResponse', `${call}: expected 200, got ${res.status}`, { ...where(call), status: res.status });
+    throw new ProviderError('BadResponse', `${call}: expected 200, got another success status (HTTP ${res.status})`, { ...where(call), status: res.status });
   }
   const body = parse(res, PermanentTokenBody, call);
   return { token: typeof body === 'string' ? body : body.token };

@@ -58,9 +58,6 @@ function fieldNames(c: PrivicoreCall): string[] {
   return [...Object.keys(c.form ?? {}), ...Object.keys(c.query ?? {})];
 }
 
-// A server message is repeated only when it is plain words ("Record Not Found",
-// "Invalid token"): anything with digits, quotes or symbols might be an echoed value.
-const PLAIN_WORDS = /^[A-Za-z][A-Za-z ]{0,60}$/;
 const MACHINE_CODE = /^[a-z][a-z0-9_.-]{0,40}$/i;
 
 /**
@@ -70,12 +67,12 @@ const MACHINE_CODE = /^[a-z][a-z0-9_.-]{0,40}$/i;
  */
 export function failure(ctx: PrivicoreContext, res: HttpResponse, call: string, sentFields: string[] = []): ProviderError {
   const body = tryJson(res.text);
-  const said = firstString(body, ['message', 'error_description', 'title', 'error']);
-  const safeMessage = said !== undefined && PLAIN_WORDS.test(said) ? said : undefined;
   const rawCode = firstString(body, ['code', 'error']);
   const code = rawCode !== undefined && MACHINE_CODE.test(rawCode) ? scrub(ctx, rawCode) : undefined;
   const fields = res.status === 422 || res.status === 400 ? namedFields(body, sentFields) : [];
-  const detail = [safeMessage, fields.length ? `field ${fields.join(', ')}` : undefined].filter(Boolean).join('; ');
+  // The server's own words are not repeated: Privicore documents no error vocabulary, and apiUrl
+  // may point at any service. Field names are, when they are names we sent ourselves.
+  const detail = fields.length ? `field ${fields.join(', ')}` : '';
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), ctx.clock.now().getTime());
   const message = scrub(ctx, `${call}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`);
   return new ProviderError(kindForStatus(res.status), message, {

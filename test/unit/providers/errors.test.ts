@@ -56,7 +56,7 @@ describe('sanitize', () => {
 describe('ProviderError', () => {
   it('sanitizes its message and keeps only short vendor codes', () => {
     const e = new ProviderError('Invalid', `refresh: HTTP 400 (${JWT})`, { provider: 'oidc', call: 'refresh', status: 400, code: 'invalid_grant' });
-    expect(e.message).toBe('refresh: HTTP 400 ([redacted])');
+    expect(e.message).toBe('refresh: HTTP 4xx ([redacted])');
     expect(e.code).toBe('invalid_grant');
     expect(new ProviderError('Invalid', 'x', { provider: 'p', call: 'c', code: JWT }).code).toBe('unrecognized');
     expect(new ProviderError('Invalid', 'x', { provider: 'p', call: 'c', code: 'has space' }).code).toBe('unrecognized');
