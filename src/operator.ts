@@ -62,8 +62,6 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-/** kubectl's client-side apply keeps a full copy of the applied object here: never read, often the largest field */
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** label values with a handful of distinct values (secretLabels() in runtime/secret-writer.ts) */
 const SHARED_LABELS = new Set([MANAGED_BY_LABEL, 'token-operator.io/owner-kind']);
 
@@ -81,15 +79,41 @@ function intern<S extends string | undefined>(s: S): S {
   return s;
 }
 
+const OWN_PREFIX = 'token-operator.io/';
+const OWN_GROUP = 'token-operator.io/';
+/** base64 characters of data kept for a labelled Secret that no resource of ours owns */
+const FOREIGN_SECRET_DATA_CHARS = 64 * 1024;
+
+/**
+ * The labels and annotations the controllers read: the managed-by label and the operator's own
+ * `token-operator.io/` keys. Everything else on a namespace user's object (annotations alone may
+ * take 256 KiB per object) stays out of the cache. Unchanged maps are kept as they are.
+ */
+function ours(map: Record<string, string>, labels: boolean): Record<string, string> {
+  const keep = (k: string) => k.startsWith(OWN_PREFIX) || (labels && k === MANAGED_BY_LABEL);
+  const keys = Object.keys(map);
+  const kept = keys.every(keep) ? map : Object.fromEntries(keys.filter(keep).map((k) => [k, map[k]!]));
+  if (labels) for (const k of Object.keys(kept)) if (SHARED_LABELS.has(k)) kept[k] = intern(kept[k]!);
+  return kept;
+}
+
+function dataChars(obj: KubeObject): number {
+  let n = 0;
+  for (const v of Object.values((obj.data ?? {}) as Record<string, string>)) n += v.length;
+  return n;
+}
+
 /**
  * What the caches keep of an object (the caches are the operator's memory floor: one entry per
  * resource and per managed Secret). Metadata keeps exactly the fields the controllers read: name,
  * namespace, uid, resourceVersion (write-through ordering, finalizer patches, events), generation,
- * labels (managed-by check), annotations (rotate request; the Secret's revision, expiry and token
- * id), finalizers, deletionTimestamp and ownerReferences (the Secret's owner). Dropped:
- * managedFields, creationTimestamp and the other bookkeeping fields, and the last-applied
- * annotation. spec, status and data stay whole: status is diffed against the cache before every
- * write (status-writer.ts) and Secret data is hashed for drift detection (secret-state.ts).
+ * labels (managed-by check) and annotations (rotate request; the Secret's revision, expiry and
+ * token id) of our own, finalizers, deletionTimestamp and ownerReferences (the Secret's owner).
+ * Dropped: managedFields, creationTimestamp and the other bookkeeping fields, and every other
+ * label and annotation (kubectl's last-applied copy of the object among them). spec, status and
+ * data stay whole: the CRDs bound every spec field, status is ours and is diffed against the
+ * cache before every write (status-writer.ts), and Secret data is hashed for drift detection
+ * (secret-state.ts); only a large labelled Secret no resource of ours owns loses its data.
  * Nothing writes a cached object back to the API server (no update/PUT), so a trimmed copy never
  * replaces a field on the server.
  *
@@ -103,18 +127,8 @@ export function trimCached(obj: KubeObject): KubeObject {
   if (!m) return obj;
   const meta: NonNullable<KubeObject['metadata']> = { name: m.name, namespace: intern(m.namespace), uid: m.uid, resourceVersion: m.resourceVersion };
   if (m.generation !== undefined) meta.generation = m.generation;
-  if (m.labels) {
-    for (const k of Object.keys(m.labels)) if (SHARED_LABELS.has(k)) m.labels[k] = intern(m.labels[k]!);
-    meta.labels = m.labels;
-  }
-  if (m.annotations) {
-    if (LAST_APPLIED in m.annotations) {
-      const { [LAST_APPLIED]: _lastApplied, ...rest } = m.annotations;
-      meta.annotations = rest;
-    } else {
-      meta.annotations = m.annotations;
-    }
-  }
+  if (m.labels) meta.labels = ours(m.labels, true);
+  if (m.annotations) meta.annotations = ours(m.annotations, false);
   if (m.finalizers) meta.finalizers = m.finalizers.map(intern);
   if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
   if (m.ownerReferences) {
@@ -125,6 +139,9 @@ export function trimCached(obj: KubeObject): KubeObject {
     meta.ownerReferences = m.ownerReferences;
   }
   obj.metadata = meta;
+  // A Secret wearing our label without being ours (no owner of our group): its data is never
+  // read, and whoever can write Secrets in a namespace can make many of them, up to 1 MiB each.
+  if (obj.kind === 'Secret' && !m.ownerReferences?.some((r) => r.apiVersion.startsWith(OWN_GROUP)) && dataChars(obj) > FOREIGN_SECRET_DATA_CHARS) obj.data = {};
   // Conditions set in one reconcile share their lastTransitionTime: one string, not a copy each.
   const conditions = (obj.status as { conditions?: unknown } | undefined)?.conditions;
   if (Array.isArray(conditions)) {

@@ -22,6 +22,8 @@ export interface HttpRequest {
    * http only when the operator consents too; URLs a provider hands back carry the same consent.
    */
   allowInsecureHttp?: boolean;
+  /** a larger body cap for this call (the client's default is for token-sized answers) */
+  maxBodyBytes?: number;
 }
 
 export interface HttpResponse {
@@ -60,7 +62,25 @@ export interface HttpOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_BODY = 1024 * 1024;
+/**
+ * Every vendor answer the operator reads is a token response, a token list, a profile or a
+ * discovery document: a few KiB. A URL can point anywhere, so a body is read only up to this
+ * (the concurrent reconciles times this is what a hostile endpoint can make the operator hold);
+ * the calls that fetch user data (Privicore downloads and lists) ask for more per request.
+ */
+export const DEFAULT_MAX_BODY = 64 * 1024;
+/** for the calls that carry user data (a Privicore download is a Secret's worth, base64-encoded) */
+export const LARGE_BODY = 1536 * 1024;
+/**
+ * The longest credential (access, refresh or bearer token, authorization) accepted from a
+ * provider. A credential is sent in an HTTP header, and servers refuse headers past 8-16 KiB
+ * (Node's own limit for all headers is 16 KiB), so a longer one is no usable credential; it is
+ * also what the operator keeps per resource (Secret cache, one-time credentials awaiting their
+ * write, provider-side caches), so it bounds memory per tenant.
+ */
+export const MAX_CREDENTIAL_CHARS = 16 * 1024;
+/** the longest URL accepted from a provider (links, endpoints, manage URLs) */
+export const MAX_URL_CHARS = 4096;
 /** the rate window is widened by this much: calls that leave a second apart can arrive closer after network jitter */
 const RATE_WINDOW_MARGIN_MS = 50;
 
@@ -108,7 +128,7 @@ export function fetchHttpClient(opts: HttpOptions = {}): HttpClient {
         // the connector's refusal arrives wrapped in fetch's TypeError
         throw e instanceof Error && e.cause instanceof EgressDenied ? e.cause : e;
       });
-      const text = await readCapped(res, maxBody);
+      const text = await readCapped(res, req.maxBodyBytes ?? maxBody);
       return { status: res.status, headers: res.headers, text };
     } finally {
       clearTimeout(timer);
@@ -124,7 +144,7 @@ export function fetchHttpClient(opts: HttpOptions = {}): HttpClient {
  */
 export const MAX_HOST_LIMITERS = 4096;
 
-class HostLimiters {
+export class HostLimiters {
   private readonly byOrigin = new Map<string, { limiter: WindowLimiter; lastUse: number }>();
   private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly windowMs: number;

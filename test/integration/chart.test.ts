@@ -181,7 +181,8 @@ describe('the token-operator Helm chart', () => {
     expect(byKind(ms, 'ClusterRoleBinding')).toHaveLength(0);
     // only the aggregated view/edit ClusterRoles, which bind to nobody by themselves
     expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual([`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-view`]);
-    expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns].sort());
+    // the watched namespaces, the Lease's, and `default` (read-only: the kubernetes Service's endpoints, for the egress policy)
+    expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns, 'default'].sort());
     const out = dryRun(rendered);
     expect(out).toContain(`role.rbac.authorization.k8s.io/dry-${ns}-token-operator serverside-applied (server dry run)`);
   });
@@ -239,6 +240,8 @@ describe('the token-operator Helm chart', () => {
       `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}-edit`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}-leader-election`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${fullname}-leader-election`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/${fullname}-api-server-endpoints`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/${fullname}-api-server-endpoints`,
     ]) {
       expect((await client.find(path))?.metadata?.name, path).toBeTruthy();
     }

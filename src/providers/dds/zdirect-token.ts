@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../schedule/clock.js';
 import { OAUTH_ERROR_CODES, ProviderError, isProviderError } from '../errors.js';
-import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
+import { type HttpClient, type HttpResponse, MAX_CREDENTIAL_CHARS, type ObservedCall, failFor, parseBody, send } from '../http.js';
 import { DEFAULT_TOKEN_WINDOW_MS, type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
 
 /**
@@ -36,13 +36,16 @@ export interface ZDirectTokenClient {
 
 const WHERE = { provider: 'dds', call: 'auth-token' } as const;
 
+/** zDirect tokens kept at once, each at most MAX_CREDENTIAL_CHARS long: 16 MiB at the very worst */
+export const MAX_CACHED_TOKENS = 1024;
+
 /** Used when the response has no expires_in: short, so a wrong guess costs little. */
 const ASSUMED_LIFETIME_S = 300;
 /** Renew this long before expiry (at most half the lifetime, for short-lived tokens). */
 const RENEW_MARGIN_MS = 60_000;
 
 const TokenResponse = z.object({
-  access_token: z.string().min(1),
+  access_token: z.string().min(1).max(MAX_CREDENTIAL_CHARS),
   token_type: z.string().optional(),
   expires_in: z.union([z.number().nonnegative(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
 });
@@ -111,6 +114,9 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
           (token) => {
             dropExpired(now());
             cache.set(key, token);
+            // one entry per app a resource names (user input): past the cap the oldest goes first
+            // (it only costs that app one token request); each entry is a token of bounded length
+            if (cache.size > MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!);
             return token.accessToken;
           },
           (e: unknown) => {

@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver as DnsResolver, lookup } from 'node:dns/promises';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
@@ -14,6 +14,18 @@ export type Resolver = (hostname: string) => Promise<ReadonlyArray<{ address: st
 
 /** getaddrinfo, as Node's own connect uses it (/etc/hosts, the pod's resolv.conf). */
 export const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true, order: 'verbatim' });
+
+/** A resolver asking these DNS servers directly (`host:port`), A and AAAA. */
+export function dnsResolver(servers: string[]): Resolver {
+  const dns = new DnsResolver();
+  dns.setServers(servers);
+  return async (hostname) => {
+    const [v4, v6] = await Promise.allSettled([dns.resolve4(hostname), dns.resolve6(hostname)]);
+    const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    if (addresses.length === 0) throw Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address }));
+  };
+}
 
 export interface EgressAgentOptions {
   policy: EgressPolicy;

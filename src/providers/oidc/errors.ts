@@ -108,7 +108,9 @@ export function toOidcError(e: unknown, call: string, nowMs: number): ProviderEr
     }
     switch (e.code) {
       case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
-        return new OidcError('Invalid', `${call}: plain http endpoints need allowInsecureHttp`, where);
+        // openid-client's own https rule, which also holds the endpoints discovery returns:
+        // the same refusal as the egress policy's (egress/policy.ts 'insecure-http')
+        return new OidcError('EgressDenied', `${call}: an endpoint is plain http://, which is refused unless the resource sets allowInsecureHttp and the operator runs with --allow-insecure-http`, where);
       case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
         return new OidcError('Invalid', `${call}: only http and https endpoints are supported`, where);
       case 'OAUTH_MISSING_SERVER_METADATA':

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ProviderError, kindForStatus, parseRetryAfter } from '../errors.js';
-import { parseBody, send, type HttpRequest, type HttpResponse } from '../http.js';
+import { LARGE_BODY, parseBody, send, type HttpRequest, type HttpResponse } from '../http.js';
 import { AUTH_HEADER, PROVIDER, type PrivicoreContext } from './context.js';
 
 /** One call to the Privicore API, named for errors and metrics. */
@@ -16,6 +16,8 @@ export interface PrivicoreCall {
   /** a JSON body (only request-status uses one: `{}` as the probe sends it) */
   json?: Record<string, unknown>;
   query?: Record<string, string>;
+  /** the answer may be large (a page of the data-token list): the HttpClient's LARGE_BODY cap */
+  largeBody?: boolean;
 }
 
 export function where(call: string): { provider: string; call: string } {
@@ -37,6 +39,7 @@ export async function sendCall(ctx: PrivicoreContext, c: PrivicoreCall): Promise
     req.body = c.json;
   }
   if (ctx.requestTimeoutMs !== undefined) req.timeoutMs = ctx.requestTimeoutMs;
+  if (c.largeBody) req.maxBodyBytes = LARGE_BODY;
   return send(ctx.http, req, { ...where(c.call), ...(ctx.observe ? { observe: ctx.observe } : {}) });
 }
 
