@@ -46,6 +46,9 @@ describe('the token-operator Helm chart', () => {
     expect(() => template('t', 'x', { logLevel: 'loud' })).toThrow(/logLevel/);
     expect(() => template('t', 'x', { controllers: ['Certificate'] })).toThrow(/controllers/);
     expect(() => template('t', 'x', { workers: 0 })).toThrow(/workers/);
+    expect(() => template('t', 'x', { 'egress.deniedCidrs': ['not a range'] })).toThrow(/deniedCidrs/);
+    expect(() => template('t', 'x', { 'egress.allowedHosts': ['https://api.example.com/'] })).toThrow(/allowedHosts/);
+    expect(() => template('t', 'x', { maxInputSecretBytes: 10 })).toThrow(/maxInputSecretBytes/);
   });
 
   it('renders a restricted, probed Deployment whose env the operator config reads back exactly', () => {
@@ -67,6 +70,9 @@ describe('the token-operator Helm chart', () => {
         heapGrowingPercent: 80,
         'rolloutRestart.debounceSeconds': 30,
         'rolloutRestart.actAsReloader': true,
+        'egress.deniedCidrs': ['10.0.0.0/8', 'fd00::/8'],
+        'egress.allowedHosts': ['api.example.com', '*.zalando.com'],
+        maxInputSecretBytes: 65536,
       }),
     );
     const spec = podSpec(ms);
@@ -105,6 +111,10 @@ describe('the token-operator Helm chart', () => {
       actAsReloader: true,
       healthPort: 8080,
       allowInsecureHttp: false,
+      allowLoopbackEgress: false,
+      egressDeniedCidrs: ['10.0.0.0/8', 'fd00::/8'],
+      egressAllowedHosts: ['api.example.com', '*.zalando.com'],
+      maxInputSecretBytes: 65536,
     });
     // defaults round-trip too (empty watch list = all namespaces)
     const defaults = podSpec(manifests(template('tok', 'ops'))).containers[0]!.env;
@@ -113,6 +123,7 @@ describe('the token-operator Helm chart', () => {
     expect(dcfg.controllers).toEqual(['DeltaShareToken', 'AccessToken', 'DataToken']);
     expect(dcfg.actAsReloader).toBe(false);
     expect(dcfg.heapGrowingPercent).toBe(50);
+    expect(dcfg).toMatchObject({ egressDeniedCidrs: [], egressAllowedHosts: [], allowLoopbackEgress: false, maxInputSecretBytes: 262144 });
     // the process-level memory settings the operator cannot set itself (bench/README.md)
     expect(defaults.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2');
     expect(defaults.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');

@@ -50,6 +50,7 @@ beforeAll(async () => {
     'mixed.test': ['127.0.0.1', '169.254.169.254'],
     'mapped.test': ['::ffff:127.0.0.1'],
     'rebind.test': ['127.0.0.1'],
+    'linklocal.test': ['169.254.3.4'],
   });
 });
 
@@ -143,5 +144,30 @@ describe('egress at connect time', () => {
     expect((await get(`http://loop.test:${one.port}/`)).status).toBe(200);
     const e = await refusal(get('http://nowhere.test/'));
     expect(e).toMatchObject({ kind: 'Retryable', message: 'get: network error (host name not found)' });
+  });
+});
+
+describe('URLs providers hand back pass the same policy', () => {
+  const http = () => fetchHttpClient({ egress: { policy: new EgressPolicy({ allowInsecureHttp: true, allowLoopback: true }), resolver: dnsResolver([dns.server]) } });
+
+  it('a Privicore download link: held to https without the resource consent, and to the address rules', async () => {
+    const { createPrivicoreProvider } = await import('../../../../src/providers/privicore/index.js');
+    const { systemClock } = await import('../../../../src/schedule/clock.js');
+    const make = (allowInsecureHttp: boolean) =>
+      createPrivicoreProvider({ http: http(), clock: systemClock, apiUrl: 'https://privicore.example', profile: { username: 'u', password: 'p' }, allowInsecureHttp });
+    const before = one.connections;
+    expect(await refusal(make(false).download(`http://127.0.0.1:${one.port}/download?auth=a`))).toMatchObject({ kind: 'EgressDenied', message: expect.stringMatching(/^download: egress to 127\.0\.0\.1:\d+ refused: plain http:\/\/ is refused/) });
+    expect(await refusal(make(true).download('http://meta.test/download?auth=a'))).toMatchObject({ kind: 'EgressDenied', message: 'download: egress to meta.test refused: it is a cloud metadata address' });
+    expect(one.connections).toBe(before);
+  });
+
+  it('a GNAP manage URL: refused before anything is signed and sent', async () => {
+    const { createGnapProvider } = await import('../../../../src/providers/gnap/index.js');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const privateKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const gnap = createGnapProvider({ http: http(), allowInsecureHttp: true });
+    const ref = { walletAddressUrl: 'https://wallet.example/alice', keyId: 'k1', privateKeyPem, accessToken: 'AT-1', allowInsecureHttp: true };
+    expect(await refusal(gnap.rotate({ ...ref, manageUrl: 'http://[fd00:ec2::254]/token/0f6b' }))).toMatchObject({ kind: 'EgressDenied', message: 'rotate: egress to [fd00:ec2::254] refused: it is a cloud metadata address' });
+    expect(await refusal(gnap.rotate({ ...ref, manageUrl: 'http://linklocal.test/token/0f6b' }))).toMatchObject({ kind: 'EgressDenied' });
   });
 });
