@@ -45,6 +45,8 @@ const PORTS = Number(arg('ports', '16'));
 const VICTIM_LIFETIME_S = 30;
 const root = join(import.meta.dirname, '..');
 const operatorRoot = arg('operator-root', root);
+/** extra operator flags, e.g. --operator-args="--kube-qps=1000 --kube-burst=2000" (default: the chart's settings) */
+const OPERATOR_ARGS = arg('operator-args', '').split(' ').filter(Boolean);
 const values = YAML.parse(readFileSync(join(root, 'charts', 'token-operator', 'values.yaml'), 'utf8')) as {
   nodeOptions?: string;
   mallocArenaMax?: number;
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     const nodeFlags = (values.nodeOptions ?? '').split(' ').filter(Boolean);
     op = spawn(process.execPath, [...nodeFlags, join(operatorRoot, 'dist', 'main.js'), '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1',
-      '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn', '--lease-namespace=default'], {
+      '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn', '--lease-namespace=default', ...OPERATOR_ARGS], {
       env: { ...kubeEnv, ...(values.mallocArenaMax ? { MALLOC_ARENA_MAX: String(values.mallocArenaMax) } : {}) },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
