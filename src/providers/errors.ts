@@ -82,6 +82,10 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
 // Long opaque runs (JWTs, bearer tokens, activation tokens) are replaced wholesale: a
 // provider may echo one back inside an error description, and that text reaches status.
 const TOKEN_LIKE = /[A-Za-z0-9_\-.~+/=]{24,}/g;
+// ...except a bare host name, which a message must be able to name (egress refusals, GNAP hosts):
+// lower-case labels and an alphabetic top-level label, the shape URL parsing gives every host.
+// Opaque tokens have upper case, digits or '_' in their last run, or no dot at all.
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 // Any scheme (postgres://, amqp://, …); userinfo runs to the LAST "@" before the path, so a
 // raw "@" inside a password cannot leave its tail behind.
 const URL_QUERY = /([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s?#]+)[?#][^\s]*/g;
@@ -125,6 +129,6 @@ export function sanitize(text: string): string {
   return text
     .replace(URL_USERINFO, '$1')
     .replace(URL_QUERY, '$1?…')
-    .replace(TOKEN_LIKE, '[redacted]')
+    .replace(TOKEN_LIKE, (run) => (HOST_NAME.test(run) ? run : '[redacted]'))
     .slice(0, 512);
 }
