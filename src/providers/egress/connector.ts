@@ -31,7 +31,7 @@ export interface EgressAgentOptions {
   policy: EgressPolicy;
   resolver?: Resolver;
   connectTimeoutMs?: number;
-  /** extra trust roots (tests with a self-signed provider) */
+  /** trust roots to use instead of the system ones (tests with a self-signed provider) */
   ca?: string | Buffer;
   /** every refusal, for logs and metrics (the call also fails with it) */
   onDenied?: (denied: EgressDenied) => void;
