@@ -43,7 +43,7 @@ export interface OperatorDeps {
   http?: HttpClient;
   /** oidc: called per resource with its options (http, clock and observe already filled in) */
   providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
-  /** test seams of the egress policy: a resolver (a DNS server of the test's), extra trust roots, a connect counter */
+  /** test seams of the egress policy: a resolver (a DNS server of the test's), trust roots, a connect counter */
   egress?: Pick<EgressAgentOptions, 'resolver' | 'ca' | 'onConnect'>;
   /** also make the policy the process-wide default for fetch (main.ts: a library calling fetch itself meets it too) */
   globalEgress?: boolean;

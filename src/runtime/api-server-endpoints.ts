@@ -44,8 +44,12 @@ export async function apiServerEndpoints(client: KubeClient, log: Logger): Promi
     try {
       found.push(...(await fromEndpoints(client)));
     } catch {
-      const why = e instanceof KubeApiError ? `${e.status} ${e.reason}` : 'unreadable';
-      log.warn({ why }, "egress policy: cannot read the kubernetes Service's endpoints in namespace default; only the configured API server address is refused");
+      // none at all (a bare API server without its endpoint reconciler, as in local development) is no fault
+      if (e instanceof KubeApiError && e.notFound) log.info("egress policy: the kubernetes Service has no endpoints; the configured API server address is refused");
+      else {
+        const why = e instanceof KubeApiError ? `${e.status} ${e.reason}` : 'unreadable';
+        log.warn({ why }, "egress policy: cannot read the kubernetes Service's endpoints in namespace default; only the configured API server address is refused");
+      }
     }
   }
   return dedupe(found);
