@@ -43,6 +43,7 @@ export const REASON = {
   ProviderConflict: 'ProviderConflict',
   InvalidProviderResponse: 'InvalidProviderResponse',
   ProviderError: 'ProviderError',
+  EgressDenied: 'EgressDenied',
   VerificationFailed: 'VerificationFailed',
   KubernetesApiError: 'KubernetesApiError',
   InternalError: 'InternalError',

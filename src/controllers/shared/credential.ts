@@ -99,7 +99,7 @@ export class CredentialProtocol<R extends AnyResource> {
   /** Issue, renew or rotate: the provider call, then persist. */
   async issue(res: R, ctx: KindContext, b: Bound, plan: IssuePlan<unknown>, newSeed?: Seed): Promise<KindOutcome> {
     const status = ctx.status as Status;
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const chain = b.provider.traits.chain;
     let previous: Record<string, string> | undefined;
     let seed: Seed = {};
@@ -269,7 +269,7 @@ export class CredentialProtocol<R extends AnyResource> {
 
   /** After a refusal: one GET of the seed per poll; a new value renews at once. */
   async awaitNewSeed(res: R, ctx: KindContext, b: Bound, refusal: string): Promise<KindOutcome> {
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const seed = await readSeed(b.provider, b.block, `spec.${b.field}.`, reader, ctx.env.hmacKey);
     if (seed.credential && seed.hmac !== (ctx.status as Status).seedHMAC) {
       return this.issue(res, ctx, b, { action: 'Issue', reason: 'NewSeed', params: undefined }, seed);
@@ -284,7 +284,7 @@ export class CredentialProtocol<R extends AnyResource> {
 
   /** Revokes what this resource replaced (the plan's params); on success the plan's `done` status applies. */
   async revokeReplaced(res: R, ctx: KindContext, b: Bound, params: unknown): Promise<void> {
-    const call = await this.prepare(res, ctx, b, new SecretReader(ctx.env.client, res.metadata.namespace));
+    const call = await this.prepare(res, ctx, b, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes));
     await b.provider.revoke({ ...call, mayAlreadyBeRevoked: false, params });
   }
 
@@ -292,7 +292,7 @@ export class CredentialProtocol<R extends AnyResource> {
   async revoke(res: R, ctx: KindContext, b: Bound): Promise<void> {
     const status = ctx.status as Status;
     const uid = res.metadata.uid;
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const waiting = this.unwritten.get(uid)?.issued;
     let current: { data: Record<string, string>; private?: Record<string, string> } | undefined;
     let mayAlreadyBeRevoked = false;

@@ -22,6 +22,8 @@ const PROVIDER_REASON: Record<ProviderErrorKind, string> = {
   NotFound: REASON.ProviderNotFound,
   Conflict: REASON.ProviderConflict,
   BadResponse: REASON.InvalidProviderResponse,
+  // the operator's egress policy refused the URL (or an address it resolved to): a human must change it
+  EgressDenied: REASON.EgressDenied,
 };
 
 /**

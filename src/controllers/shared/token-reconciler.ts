@@ -177,7 +177,7 @@ export function tokenReconciler<R extends AnyResource>(
 
     const view: PlanView = { secret: ctx.secret, provider: b.field, traits: b.provider.traits };
     if (kind.planInputs) {
-      const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+      const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
       view.inputs = await readInputs(reader, kind.planInputs.refs(res), '');
       view.inputHmac = kind.planInputs.hmac(res, view.inputs, (d) => dataHmac(ctx.env.hmacKey, d));
     }

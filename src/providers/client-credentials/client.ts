@@ -40,11 +40,11 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
   const now = () => opts.clock.now().getTime();
   const where = (call: string) => ({ provider: PROVIDER, call, ...(opts.observe ? { observe: opts.observe } : {}) });
 
-  async function discover(issuerUrl: string): Promise<Endpoints> {
+  async function discover(issuerUrl: string, allowInsecureHttp: boolean): Promise<Endpoints> {
     const hit = discovered.get(issuerUrl);
     if (hit && now() - hit.at < DISCOVERY_TTL_MS) return hit.endpoints;
     const url = `${issuerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const res = await send(opts.http, { method: 'GET', url }, where('discover'));
+    const res = await send(opts.http, { method: 'GET', url, ...insecure(allowInsecureHttp) }, where('discover'));
     if (res.status !== 200) throw failure(res, 'discover', now());
     const doc = parseBody(res, Discovery, where('discover'));
     if (doc.issuer.replace(/\/+$/, '') !== issuerUrl.replace(/\/+$/, '')) {
@@ -70,7 +70,7 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
   return {
     /** The token and revocation endpoints: as configured, else discovered, else the token URL's sibling …/revoke. */
     async endpoints(spec: { issuerUrl?: string | undefined; tokenUrl?: string | undefined; revocationUrl?: string | undefined }, allowInsecureHttp: boolean): Promise<Endpoints> {
-      const found = spec.tokenUrl ? undefined : spec.issuerUrl ? await discover(spec.issuerUrl) : undefined;
+      const found = spec.tokenUrl ? undefined : spec.issuerUrl ? await discover(spec.issuerUrl, allowInsecureHttp) : undefined;
       const token = spec.tokenUrl ?? found?.token;
       if (!token) throw new ProviderError('Invalid', 'configure: one of issuerUrl and tokenUrl is required', { provider: PROVIDER, call: 'configure' });
       const revocation = spec.revocationUrl ?? found?.revocation ?? (token.endsWith('/token') ? `${token.slice(0, -'/token'.length)}/revoke` : undefined);
@@ -88,13 +88,13 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
     },
 
     /** One access token; lifetimes count from when we asked, so a slow answer never stretches them. */
-    async token(req: ClientCredentials & { tokenUrl: string; scope?: string | undefined; audience?: string | undefined }): Promise<IssuedToken> {
+    async token(req: ClientCredentials & { tokenUrl: string; scope?: string | undefined; audience?: string | undefined; allowInsecureHttp: boolean }): Promise<IssuedToken> {
       const form = new URLSearchParams({ grant_type: 'client_credentials' });
       if (req.scope) form.set('scope', req.scope);
       if (req.audience) form.set('audience', req.audience);
       const headers = authenticate(req, form);
       const askedAt = now();
-      const res = await send(opts.http, { method: 'POST', url: req.tokenUrl, headers, body: form }, where('token'));
+      const res = await send(opts.http, { method: 'POST', url: req.tokenUrl, headers, body: form, ...insecure(req.allowInsecureHttp) }, where('token'));
       if (res.status !== 200) throw failure(res, 'token', now());
       const t = parseBody(res, TokenResponse, where('token'));
       const expiresAt = t.expires_in !== undefined ? new Date(askedAt + t.expires_in * 1000) : jwtExpiry(t.access_token);
@@ -102,16 +102,19 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
     },
 
     /** RFC 7009: revoked, or already unknown (a 200 either way). */
-    async revoke(req: ClientCredentials & { revocationUrl: string; token: string }): Promise<void> {
+    async revoke(req: ClientCredentials & { revocationUrl: string; token: string; allowInsecureHttp: boolean }): Promise<void> {
       const form = new URLSearchParams({ token: req.token, token_type_hint: 'access_token' });
       const headers = authenticate(req, form);
-      const res = await send(opts.http, { method: 'POST', url: req.revocationUrl, headers, body: form }, where('revoke'));
+      const res = await send(opts.http, { method: 'POST', url: req.revocationUrl, headers, body: form, ...insecure(req.allowInsecureHttp) }, where('revoke'));
       if (res.status !== 200) throw failure(res, 'revoke', now());
     },
   };
 }
 
 export type ClientCredentialsClient = ReturnType<typeof clientCredentialsClient>;
+
+/** The resource's consent to plain http, for the egress policy (http.ts). */
+const insecure = (allowed: boolean) => (allowed ? { allowInsecureHttp: true } : {});
 
 /**
  * Which refusals only a person can fix (RFC 6749 §5.2), in the vendor's words. Keycloak answers

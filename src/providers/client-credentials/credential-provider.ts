@@ -29,7 +29,7 @@ export function clientCredentialsProvider(deps: ProviderDeps): CredentialProvide
 
     async issue(call) {
       const { token: tokenUrl } = await client.endpoints(call.spec, call.allowInsecureHttp);
-      const t = await client.token({ ...credentials(call), tokenUrl, scope: call.spec.scope, audience: call.spec.audience });
+      const t = await client.token({ ...credentials(call), tokenUrl, scope: call.spec.scope, audience: call.spec.audience, allowInsecureHttp: call.allowInsecureHttp });
       const expiresAt = t.expiresAt ?? new Date(call.now.getTime() + FALLBACK_LIFETIME_MS);
       return { data: { access_token: t.accessToken, token_type: t.tokenType, expires_at: expiresAt.toISOString() }, expiresAt };
     },
@@ -38,7 +38,7 @@ export function clientCredentialsProvider(deps: ProviderDeps): CredentialProvide
       const token = call.current?.data.access_token;
       if (!token) return;
       const { revocation } = await client.endpoints(call.spec, call.allowInsecureHttp);
-      if (revocation) await client.revoke({ ...credentials(call), revocationUrl: revocation, token });
+      if (revocation) await client.revoke({ ...credentials(call), revocationUrl: revocation, token, allowInsecureHttp: call.allowInsecureHttp });
     },
 
     stillValid(c, known) {

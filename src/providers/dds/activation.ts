@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../schedule/clock.js';
 import { ProviderError, isProviderError, kindForStatus, parseRetryAfter } from '../errors.js';
-import { type HttpClient, type ObservedCall, parseBody, send } from '../http.js';
+import { type HttpClient, MAX_CREDENTIAL_CHARS, MAX_URL_CHARS, type ObservedCall, parseBody, send } from '../http.js';
 import { parseTimestamp } from './dds-api.js';
 
 /**
@@ -74,9 +74,9 @@ export const DeltaSharingProfileSchema = z
     shareCredentialsVersion: z
       .union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)])
       .default(1),
-    type: z.string().min(1).optional(),
-    endpoint: z.url({ protocol: /^https?$/ }),
-    bearerToken: z.string().min(1).optional(),
+    type: z.string().min(1).max(64).optional(),
+    endpoint: z.url({ protocol: /^https?$/ }).max(MAX_URL_CHARS),
+    bearerToken: z.string().min(1).max(MAX_CREDENTIAL_CHARS).optional(),
     expirationTime: ExpirationTime,
   })
   .refine((p) => !isBearerProfile(p) || p.bearerToken !== undefined, { path: ['bearerToken'], message: 'a bearer profile needs bearerToken' });

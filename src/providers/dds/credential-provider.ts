@@ -18,6 +18,8 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
     apiUrl: call.spec.apiUrl,
     ...(call.spec.tokenUrl ? { tokenUrl: call.spec.tokenUrl } : {}),
     credentials: { clientId: String(call.inputs.clientId), clientSecret: String(call.inputs.clientSecret) },
+    // the resource's consent to plain http covers the URLs DDS hands back too
+    ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
   });
 
   return {
@@ -50,7 +52,7 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
       // omits it) now + overlap. After PATCH 0 nothing survives: every old token died at once.
       const fallback = rotated && !p.revokeAllFirst ? new Date(call.now.getTime() + p.overlapSeconds * 1000) : undefined;
       const rotatedUntil = maxRotatedExpiry(tokens, call.now, fallback);
-      const profile = await dds.activate(chosen.activationLink!);
+      const profile = await dds.activate(chosen.activationLink!, call.allowInsecureHttp);
       const expiresAt = profile.expirationTime
         ? new Date(profile.expirationTime)
         : (chosen.expirationTime ?? new Date(call.now.getTime() + DEFAULT_LIFETIME_MS));
@@ -70,9 +72,9 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
     },
 
     // Only a bearer token can be checked with a plain call; an OAuth profile's consumer gets its own token.
-    async verify(_call, data) {
+    async verify(call, data) {
       if (data.bearerToken === undefined) return;
-      await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken });
+      await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken }, call.allowInsecureHttp);
     },
 
     async revoke(call) {

@@ -137,7 +137,8 @@ function failDds(res: HttpResponse, where: { provider: string; call: string }, n
       ...(code ? { code } : {}),
     });
   }
-  failFor(res, where, nowMs, code, problem.title);
+  // Zalando documents no error codes: the problem's code stays on the error, out of the message
+  failFor(res, where, nowMs, code);
 }
 
 function isCeiling(status: number, problem: z.infer<typeof ProblemBody>): boolean {

@@ -31,6 +31,7 @@ export function gnapCredentialProvider(deps: ProviderDeps, gnap: GnapProvider = 
       privateKeyPem: String(call.inputs.privateKey ?? ''),
       keyId: call.spec.keyId,
       walletAddressUrl: call.spec.walletAddressUrl,
+      ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
     };
   }
 

@@ -43,6 +43,7 @@ export function privicoreCredentialProvider(
       profile: { username: String(call.inputs.username), password: String(call.inputs.password) },
       authorizations,
       wire,
+      ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(opts.polling ? { polling: opts.polling } : {}),
