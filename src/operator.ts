@@ -244,8 +244,16 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   const refreshApiServer = async () => egress.setApiServerEndpoints(await apiServerEndpoints(client, logger));
   await refreshApiServer();
   // control-plane nodes come and go: look again now and then
-  const apiServerTimer = setInterval(() => void refreshApiServer().catch(() => undefined), API_SERVER_REFRESH_MS);
-  apiServerTimer.unref();
+  let refreshing = true;
+  let cancelRefresh = () => {};
+  const refreshLater = () => {
+    if (refreshing) cancelRefresh = after(clock, API_SERVER_REFRESH_MS, () => void refreshApiServer().catch(() => undefined).finally(refreshLater));
+  };
+  const stopApiServerRefresh = () => {
+    refreshing = false;
+    cancelRefresh();
+  };
+  refreshLater();
   const egressOptions: EgressAgentOptions = {
     policy: egress,
     ...deps.egress,
@@ -392,7 +400,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     },
     stop: async () => {
       stopped = true;
-      clearInterval(apiServerTimer);
+      stopApiServerRefresh();
       await Promise.all([...controllers.values()].map((c) => c.stop()));
       secrets.stop();
       for (const c of crCaches) c.stop();

@@ -33,6 +33,7 @@ export const REASON = {
   InvalidSecretValue: 'InvalidSecretValue',
   InvalidSpec: 'InvalidSpec',
   InsecureEndpoint: 'InsecureEndpoint',
+  SecretTooLarge: 'SecretTooLarge',
   OverlapTooShort: 'OverlapTooShort',
   // provider failures by kind (failures.ts), and after the Secret write
   ProviderUnavailable: 'ProviderUnavailable',

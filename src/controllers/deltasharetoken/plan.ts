@@ -1,4 +1,4 @@
-import { REASON, ROTATE_ANNOTATION, type DeltaShareToken } from '../../api/index.js';
+import { CONDITION, REASON, ROTATE_ANNOTATION, type DeltaShareToken } from '../../api/index.js';
 import { getCondition } from '../../runtime/conditions.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
@@ -63,7 +63,7 @@ export function planDeltaShareToken(res: DeltaShareToken, secret: SecretState, n
   if (!reason && next <= now) reason = 'RotationDue';
 
   if (!reason) {
-    const ready = getCondition(status.conditions, 'Ready');
+    const ready = getCondition(status.conditions, CONDITION.Ready);
     if (spec.verify !== false && ready?.reason === REASON.VerificationFailed) return { action: 'Verify', nextRotation: next };
     return { action: 'Wait', nextRotation: next };
   }

@@ -6,10 +6,10 @@ import { InputError, readInputs, type SecretReader } from './inputs.js';
 import type { KindContext } from './kind.js';
 
 /**
- * A credential chain (providers with traits.chain: an OIDC refresh token, a GNAP token and its
- * manage URL): a person gives a seed once; every renewal presents the credential the last one
- * returned, and may spend it. These status fields carry the chain across crashes (they are
- * AccessToken's today; any kind whose providers have chains keeps the same).
+ * A credential chain (providers with traits.chain: a rotating refresh token, an access token and its
+ * management URL): a person gives a seed once; every renewal presents the credential the last
+ * one returned, and may spend it. These status fields carry the chain across crashes: a kind
+ * whose providers have chains declares them in its status schema.
  */
 export interface ChainStatus {
   /** set before a renewal is sent, cleared when its answer is written: a crash in between is a recovery */
@@ -31,7 +31,7 @@ export type CredentialSource = 'seed' | 'stored' | 'memory';
  * - Otherwise the kept credential (state Secret); failing that the one this process last
  *   wrote; failing that the seed (nothing else left to try).
  * - Nothing recorded yet but a kept credential exists (status lost) → trust it: presenting a
- *   spent seed would, in Keycloak, end the live session too.
+ *   spent seed would, at some providers, end the live session too.
  */
 export function chooseCredential(input: { seedHmac: string | undefined; recordedSeedHmac: string | undefined; hasStored: boolean; hasMemory: boolean }): CredentialSource | undefined {
   const { seedHmac, recordedSeedHmac } = input;

@@ -310,7 +310,7 @@ export class CredentialProtocol<R extends AnyResource> {
         fromSeed = true;
       }
       current = { data: waiting?.data ?? (ctx.secret.owned ? ctx.secret.data : {}), private: credential };
-      // Reasons to think the credential is dead already (GNAP answers 401 to a second revoke): a
+      // Reasons to think the credential is dead already (a provider may refuse a second revoke of the same credential): a
       // revoke sent by an earlier attempt — persisted as a condition, since this process may have
       // died before releasing the finalizer (crash point finalize:after-revoke) — or a renewal
       // whose answer was lost, or a refusal.

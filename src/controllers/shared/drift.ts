@@ -1,4 +1,4 @@
-import { ROTATE_ANNOTATION } from '../../api/index.js';
+import { CONDITION, REASON, ROTATE_ANNOTATION } from '../../api/index.js';
 import { getCondition, setCondition, type Condition } from '../../runtime/conditions.js';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import { dataHmac, readSecretState } from './secret-state.js';
@@ -18,8 +18,8 @@ import type { AnyResource, KindContext, KindOutcome } from './token-reconciler.j
  */
 export const DRIFT_WINDOW_MS = 10 * 60_000;
 export const MAX_DRIFT_REPAIRS = 5;
-export const DRIFT_CONDITION = 'SecretDrift';
-export const SUSPENDED_REASON = 'DriftRepairSuspended';
+export const DRIFT_CONDITION = CONDITION.SecretDrift;
+export const SUSPENDED_REASON = REASON.DriftRepairSuspended;
 
 export interface DriftInput {
   /** status.secretHMAC: what the operator wrote */
@@ -67,7 +67,7 @@ type Target = AnyResource;
  * The drift step of a kind's reconcile, after adoption and pending writes, before its plan.
  * Returns an outcome when the resource must hold (suspended); otherwise undefined, with
  * ctx.secret updated if it repaired. When the state Secret is gone too (or describes another
- * revision), it does nothing and the kind's own fallback applies (DDS: RecoveredByRotation).
+ * revision), it does nothing and the kind's own fallback applies (e.g. a new credential, RecoveredByRotation).
  */
 export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOutcome | undefined> {
   if (res.spec.suspend) return undefined; // "the Secret is left as it is"
@@ -92,7 +92,7 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
     case 'None':
       return undefined;
     case 'Resolved':
-      condition('False', 'InSync', `Secret "${secretName}" holds what the operator wrote`);
+      condition('False', REASON.InSync, `Secret "${secretName}" holds what the operator wrote`);
       return undefined;
     case 'Hold':
       return hold(ctx);
@@ -119,8 +119,8 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
       const message =
         `Secret "${secretName}" was ${d.missing ? 'deleted' : 'changed'} outside the operator; revision ${stored.revision} was written back from its state Secret, ` +
         `no new token (repair ${d.repairs} of at most ${MAX_DRIFT_REPAIRS} within ${DRIFT_WINDOW_MS / 60_000} minutes)`;
-      condition('False', 'DriftRepaired', message);
-      ctx.emit('Warning', 'DriftRepaired', message);
+      condition('False', REASON.DriftRepaired, message);
+      ctx.emit('Warning', REASON.DriftRepaired, message);
       ctx.log.info({ secret: secretName, revision: stored.revision, repairs: d.repairs, missing: d.missing }, 'repaired a drifted target Secret');
       ctx.secret = readSecretState(written, res.metadata.uid);
       return undefined;
@@ -140,6 +140,6 @@ async function rewrite(res: Target, ctx: KindContext, data: Record<string, strin
 
 /** Suspended: leave the Secret, the provider and Ready as they are. */
 function hold(ctx: KindContext): KindOutcome {
-  const ready = getCondition(ctx.status.conditions, 'Ready');
+  const ready = getCondition(ctx.status.conditions, CONDITION.Ready);
   return { ready: ready ? { status: ready.status, reason: ready.reason, message: ready.message } : { status: 'Unknown', reason: SUSPENDED_REASON, message: '' } };
 }

@@ -1,5 +1,9 @@
+import type { Reason } from '../../api/index.js';
 import type { InputRef, InputValues } from '../../providers/credential-provider.js';
 import type { KubeClient, KubeObject } from '../../runtime/kube-client.js';
+
+/** Why an input is refused: condition reasons (src/api/reasons.ts). */
+export type InputRefusal = Extract<Reason, 'SecretNotFound' | 'SecretKeyMissing' | 'InvalidSecretValue' | 'InvalidSpec' | 'InsecureEndpoint' | 'SecretTooLarge'>;
 
 /**
  * A problem with what the user referenced (missing Secret, missing key, garbage value).
@@ -7,7 +11,7 @@ import type { KubeClient, KubeObject } from '../../runtime/kube-client.js';
  */
 export class InputError extends Error {
   constructor(
-    readonly reason: 'SecretNotFound' | 'SecretKeyMissing' | 'InvalidSecretValue' | 'InvalidSpec' | 'InsecureEndpoint' | 'SecretTooLarge',
+    readonly reason: InputRefusal,
     message: string,
   ) {
     super(message);
@@ -94,7 +98,7 @@ export function checkEndpoint(url: string | undefined, field: string, resourceAl
 
 /**
  * Reads the values a provider (or a kind's plan) declared, by name. `prefix` turns the
- * provider's field names into spec paths for messages ("spec.oidc." + "clientSecretRef").
+ * provider's field names into spec paths for messages ("spec.<block>." + "clientSecretRef").
  */
 export async function readInputs(reader: SecretReader, refs: Record<string, InputRef>, prefix: string): Promise<InputValues> {
   const out: InputValues = {};

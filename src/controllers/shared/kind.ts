@@ -169,7 +169,7 @@ export interface TokenKind<R extends AnyResource = AnyResource, P = unknown, RP 
   plural: string;
   /** every decision, from the resource (with the status built so far), what the skeleton saw, and the time */
   plan(res: R, view: PlanView, now: Date): Plan<P, RP>;
-  /** inputs the plan itself reads on every reconcile (a DataToken's source), and their HMAC recipe */
+  /** inputs the plan itself reads on every reconcile (data the kind exchanges, say), and their HMAC recipe */
   planInputs?: {
     refs(res: R): Record<string, InputRef>;
     hmac(res: R, values: InputValues, hmac: (data: Record<string, string>) => string): string;
@@ -184,7 +184,7 @@ export interface TokenKind<R extends AnyResource = AnyResource, P = unknown, RP 
   schedule(res: R, status: R['status'] & CommonStatus, now: Date, provider: AnyCredentialProvider): Schedule;
   /** whether to verify a new credential with the provider (when it can) */
   verifies?(res: R): boolean;
-  /** what revoke on delete takes (DataToken: the tokens to delete) */
+  /** what revoke on delete takes (e.g. the credentials this resource created) */
   revokeParams?(res: R, status: R['status'] & CommonStatus): RP;
   /** what may be left at the provider after an abandoned revoke, beyond the expiry */
   stillValidFacts?(res: R): StillValidFacts;

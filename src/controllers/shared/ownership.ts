@@ -1,4 +1,4 @@
-import { API_VERSION } from '../../api/index.js';
+import { API_VERSION, REASON } from '../../api/index.js';
 import type { KubeObject, OwnerReference } from '../../runtime/kube-client.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, labelValue } from '../../runtime/secret-writer.js';
 
@@ -125,7 +125,7 @@ export interface TargetInput {
   readers: Claimant[];
 }
 
-export type TargetRefusal = 'SecretOwnedElsewhere' | 'SecretClaimedByOther' | 'SecretMissing';
+export type TargetRefusal = typeof REASON.SecretOwnedElsewhere | typeof REASON.SecretClaimedByOther | typeof REASON.SecretMissing;
 
 export type TargetDecision =
   | { action: 'Create' }
@@ -151,7 +151,7 @@ export function judgeTarget(i: TargetInput): TargetDecision {
   if (reader) {
     return {
       action: 'Refuse',
-      reason: 'SecretClaimedByOther',
+      reason: REASON.SecretClaimedByOther,
       message: `${name} is an input of ${describe(reader)} in namespace ${i.namespace}: the operator never writes a Secret a token resource reads. Choose another spec.target.secretName.`,
     };
   }
@@ -159,7 +159,7 @@ export function judgeTarget(i: TargetInput): TargetDecision {
     if (i.policy !== 'Merge') return { action: 'Create' };
     return {
       action: 'Refuse',
-      reason: 'SecretMissing',
+      reason: REASON.SecretMissing,
       message: `${name} does not exist: creationPolicy Merge writes into an existing Secret. Create it, or set spec.target.creationPolicy to Owner to let the operator create it.`,
     };
   }
@@ -167,7 +167,7 @@ export function judgeTarget(i: TargetInput): TargetDecision {
   if (claim && claim.uid !== i.me.uid && i.alive(claim)) {
     return {
       action: 'Refuse',
-      reason: 'SecretClaimedByOther',
+      reason: REASON.SecretClaimedByOther,
       message: `${name} is written by ${describe(claim)}: one Secret has one writer, and the first keeps it until it is deleted. Choose another spec.target.secretName.`,
     };
   }
@@ -175,7 +175,7 @@ export function judgeTarget(i: TargetInput): TargetDecision {
   const formerly = claim && claim.uid !== i.me.uid ? ` (it was written for ${describe(claim)}, which no longer exists)` : '';
   return {
     action: 'Refuse',
-    reason: 'SecretOwnedElsewhere',
+    reason: REASON.SecretOwnedElsewhere,
     message:
       `${name} already exists and was not created for this ${i.me.kind}${formerly}: the operator never changes a Secret it did not create. ` +
       'Delete it (the operator then creates its own), choose another spec.target.secretName, or set spec.target.creationPolicy: Merge to write only this resource\'s keys into it.',

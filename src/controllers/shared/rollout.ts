@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { GROUP } from '../../api/index.js';
+import { CONDITION, GROUP, REASON } from '../../api/index.js';
 import type { ConditionInput } from '../../runtime/conditions.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
@@ -238,7 +238,7 @@ async function restart(c: RolloutContext, revision: number): Promise<RolloutResu
     const message = `cannot list workloads in namespace ${namespace} to find Reloader-annotated ones (${why}); will retry`;
     c.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'rollout restart: listing workloads failed');
     c.events.record(c.resource, 'Warning', 'RolloutRestartFailed', message);
-    return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'RestartFailed', message }, requeueAfterMs: RETRY_MS };
+    return { condition: { type: CONDITION.RolloutRestarted, status: 'False', reason: REASON.RestartFailed, message }, requeueAfterMs: RETRY_MS };
   }
   if (targets.length === 0) {
     // Acting as Reloader and nothing in the namespace asks for this Secret.
@@ -295,18 +295,18 @@ async function restart(c: RolloutContext, revision: number): Promise<RolloutResu
     // Not recorded as restarted: the next attempt patches every target again (idempotent).
     const message = [`could not restart ${failed.join(', ')}; will retry`, done, notConsumers].filter(Boolean).join('; ');
     c.events.record(c.resource, 'Warning', 'RolloutRestartFailed', message);
-    return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'RestartFailed', message }, requeueAfterMs: RETRY_MS };
+    return { condition: { type: CONDITION.RolloutRestarted, status: 'False', reason: REASON.RestartFailed, message }, requeueAfterMs: RETRY_MS };
   }
   c.status.lastRestartedRevision = revision;
   if (refused.length) {
     const message = [notConsumers, missing.length ? `${missing.join(', ')} not found in namespace ${namespace}` : '', done].filter(Boolean).join('; ');
-    return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'NotASecretConsumer', message } };
+    return { condition: { type: CONDITION.RolloutRestarted, status: 'False', reason: REASON.NotASecretConsumer, message } };
   }
   if (missing.length) {
     // A workload created later starts with the new Secret anyway: nothing to retry.
     const message = [`${missing.join(', ')} not found in namespace ${namespace}`, done].filter(Boolean).join('; ');
     c.events.record(c.resource, 'Warning', 'RolloutRestartFailed', message);
-    return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'WorkloadNotFound', message } };
+    return { condition: { type: CONDITION.RolloutRestarted, status: 'False', reason: REASON.WorkloadNotFound, message } };
   }
-  return { condition: { type: 'RolloutRestarted', status: 'True', reason: 'Restarted', message: done } };
+  return { condition: { type: CONDITION.RolloutRestarted, status: 'True', reason: REASON.Restarted, message: done } };
 }

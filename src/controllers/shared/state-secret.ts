@@ -5,7 +5,7 @@ import { FIELD_MANAGER, MANAGED_BY_LABEL, secretData, secretLabels } from '../..
 /**
  * The operator's durable copy of what it last wrote to a resource's target Secret, so an
  * edited or deleted target is written back from it (drift.ts) instead of minting a new
- * token: DDS activation links and GNAP rotations hand a credential out once.
+ * token: some providers hand a credential out once (a one-time download, a rotation that ends the old token).
  *
  * One state Secret per resource, in its namespace, named `token-operator-state-<resource uid>`:
  * - the uid makes the name collision-safe (no user Secret, no other resource, no other kind
@@ -18,7 +18,7 @@ import { FIELD_MANAGER, MANAGED_BY_LABEL, secretData, secretLabels } from '../..
  *   operator's memory floor) never caches it; it is read with one GET, only to repair;
  * - type Opaque; no workload should mount it. Key `state.json`: the copy of the target Secret.
  *   Key `private.json`: what can mint new credentials and so never goes to the target Secret
- *   (an OIDC refresh token, a GNAP manage URL; ARCHITECTURE rule 7). It can be written on its
+ *   (a refresh token, a token management URL; ARCHITECTURE rule 7). It can be written on its
  *   own (savePrivate), the moment a provider hands out a one-time credential, before anything
  *   else about the answer is checked.
  *

@@ -170,7 +170,7 @@ export function tokenReconciler<R extends AnyResource>(
     const waiting = protocol.writeUnwritten(res, ctx, b);
     if (waiting) return waiting;
     // An edited or deleted Secret is written back from the state Secret: never a new credential
-    // because of drift (a GNAP rotation would kill the token every consumer holds).
+    // because of drift (a rotation without overlap would kill the token every consumer holds).
     const held = await repairDrift(res, ctx);
     if (held) return held;
     if (res.spec.suspend) return suspended(ctx);

@@ -13,7 +13,7 @@ export interface CredentialWrite {
   data: Record<string, string>;
   /**
    * what stays in the operator's state Secret only: anything that can mint new credentials
-   * (ARCHITECTURE rule 7), e.g. an OIDC refresh token or a GNAP manage URL
+   * (ARCHITECTURE rule 7), e.g. a refresh token or a token management URL
    */
   private?: Record<string, string>;
   revision: number;
