@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { KubeClient, KubeObject } from './kube-client.js';
+import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.js';
 
 /**
  * Writes a resource's status through the status subresource with a merge patch, and only
@@ -30,4 +30,14 @@ export function statusDiff(current: Record<string, unknown>, next: Record<string
     changed = true;
   }
   return changed ? patch : undefined;
+}
+
+/** patchStatus, where a resource deleted meanwhile is no failure (there is nothing left to tell). */
+export async function patchStatusIfPresent<S extends Record<string, unknown>>(client: KubeClient, path: string, current: S | undefined, next: S): Promise<KubeObject | undefined> {
+  try {
+    return await patchStatus(client, path, current, next);
+  } catch (e) {
+    if (e instanceof KubeApiError && e.notFound) return undefined;
+    throw e;
+  }
 }

@@ -1,7 +1,6 @@
-import { ROTATE_REQUEST_ANNOTATION } from './credential.js';
 import type { ChainStatus } from './chain.js';
 import type { CommonStatus } from './kind.js';
-import { dataHmac, type SecretState } from './secret-state.js';
+import { ANNOTATIONS, dataHmac, type SecretState } from './secret-state.js';
 
 /**
  * The Secret is written before the status (a one-time credential must land first). If the
@@ -24,7 +23,7 @@ export function adoptFromSecret(
   if (secret.expiresAt) status.expirationTime = secret.expiresAt.toISOString();
   if (secret.rotatedAt) status.lastRotationTime = secret.rotatedAt.toISOString();
   status.secretHMAC = dataHmac(hmacKey, secret.data);
-  for (const [field, annotation] of Object.entries({ ...mirror, lastHandledRotateRequest: ROTATE_REQUEST_ANNOTATION })) {
+  for (const [field, annotation] of Object.entries({ ...mirror, lastHandledRotateRequest: ANNOTATIONS.rotateRequest })) {
     if (annotations[annotation] !== undefined) status[field] = annotations[annotation];
     else if (field in mirror) delete status[field];
   }

@@ -8,6 +8,7 @@ import { chooseCredential, failedWithoutEffect, keptCredential, readSeed, splitI
 import { adviceFor, ReconcileError, seedLocation } from './failures.js';
 import { InputError, SecretReader, checkEndpoints, readInputs } from './inputs.js';
 import type { AnyResource, CommonStatus, IssuePlan, KindContext, KindOutcome, Plan, TokenKind } from './kind.js';
+import { ANNOTATIONS } from './secret-state.js';
 import { savePrivate, readStateSecret } from './state-secret.js';
 import { ownerRef, writeCredential } from './write-secret.js';
 
@@ -79,7 +80,7 @@ export class CredentialProtocol<R extends AnyResource> {
     return u ? this.persist(res, ctx, b, u) : undefined;
   }
 
-  private call(res: R, ctx: KindContext, b: Bound, inputs: ProviderCall<unknown>['inputs']): ProviderCall<unknown> {
+  private call(ctx: KindContext, b: Bound, inputs: ProviderCall<unknown>['inputs']): ProviderCall<unknown> {
     return {
       spec: b.block,
       inputs,
@@ -93,7 +94,7 @@ export class CredentialProtocol<R extends AnyResource> {
   private async prepare(res: R, ctx: KindContext, b: Bound, reader: SecretReader): Promise<ProviderCall<unknown>> {
     checkEndpoints(b.provider.endpoints(b.block), `spec.${b.field}.`, allowsHttp(b.block), ctx.env.allowInsecureHttp);
     const inputs = await readInputs(reader, splitInputs(b.provider, b.block).other, `spec.${b.field}.`);
-    return this.call(res, ctx, b, inputs);
+    return this.call(ctx, b, inputs);
   }
 
   /** Issue, renew or rotate: the provider call, then persist. */
@@ -222,7 +223,7 @@ export class CredentialProtocol<R extends AnyResource> {
   async verify(res: R, ctx: KindContext, b: Bound, data: Record<string, string>): Promise<void> {
     if (!b.provider.verify || this.kind.verifies?.(res) === false) return;
     try {
-      await b.provider.verify(this.call(res, ctx, b, {}), data);
+      await b.provider.verify(this.call(ctx, b, {}), data);
     } catch (e) {
       const why = e instanceof Error ? sanitize(e.message) : 'unknown error';
       throw new ReconcileError(REASON.VerificationFailed, `the credential is in the Secret but ${b.provider.name} refused it: ${why}`, true);
@@ -370,15 +371,12 @@ export function allowsHttp(block: unknown): boolean {
 /** The status fields the Secret mirrors, as its annotations. */
 function mirrored(mirror: Readonly<Record<string, string>>, status: CommonStatus): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, annotation] of Object.entries({ ...mirror, lastHandledRotateRequest: ROTATE_REQUEST_ANNOTATION })) {
+  for (const [field, annotation] of Object.entries({ ...mirror, lastHandledRotateRequest: ANNOTATIONS.rotateRequest })) {
     const v = status[field];
     if (typeof v === 'string') out[annotation] = v;
   }
   return out;
 }
-
-/** The rotate request the credential in the Secret answered (adopted after a crash). */
-export const ROTATE_REQUEST_ANNOTATION = 'token-operator.io/rotate-request';
 
 function replaceContent(target: Record<string, unknown>, source: Record<string, unknown>): void {
   for (const k of Object.keys(target)) if (!(k in source)) delete target[k];

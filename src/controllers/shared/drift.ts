@@ -4,7 +4,7 @@ import type { KubeObject } from '../../runtime/kube-client.js';
 import { dataHmac, readSecretState } from './secret-state.js';
 import { readStateSecret } from './state-secret.js';
 import { writeTarget } from './target-secret.js';
-import type { AnyResource, KindContext, KindOutcome } from './token-reconciler.js';
+import type { AnyResource, KindContext, KindOutcome } from './kind.js';
 
 /**
  * Drift repair: someone edited or deleted the target Secret. The operator writes back what it

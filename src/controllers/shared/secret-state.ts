@@ -8,6 +8,8 @@ export const ANNOTATIONS = {
   rotatedAt: 'token-operator.io/rotated-at',
   revision: 'token-operator.io/revision',
   tokenId: 'token-operator.io/token-id',
+  /** the rotate request the credential in the Secret answered (adopted after a crash) */
+  rotateRequest: 'token-operator.io/rotate-request',
 } as const;
 
 /** What the operator can tell about the target Secret from its cache, without a request. */

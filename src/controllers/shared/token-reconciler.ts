@@ -1,28 +1,24 @@
 import type { Logger } from 'pino';
-import { CONDITION, DEFAULT_REVOKE_TIMEOUT, FINALIZER, FLOORS, GROUP_VERSION, REASON, SKIP_REVOKE_ANNOTATION } from '../../api/index.js';
+import { CONDITION, FINALIZER, GROUP_VERSION, REASON } from '../../api/index.js';
 import type { AnyCredentialProvider } from '../../providers/registry.js';
 import { sanitize } from '../../providers/errors.js';
 import { getCondition, removeCondition, setCondition } from '../../runtime/conditions.js';
 import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
-import { crashPoint } from '../../runtime/crash-points.js';
-import { addFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
+import { addFinalizer } from '../../runtime/finalizers.js';
 import { splitKey, type ObjectCache } from '../../runtime/informer.js';
 import { KubeApiError, resourcePath, type KubeObject } from '../../runtime/kube-client.js';
-import { patchStatus } from '../../runtime/status-writer.js';
-import { parseDuration } from '../../schedule/duration.js';
+import { patchStatus, patchStatusIfPresent } from '../../runtime/status-writer.js';
 import { RetryAfterHolds, backoffWait, nextAttemptDelay } from '../../schedule/retry.js';
 import { adoptFromSecret } from './adopt.js';
 import { CredentialProtocol, type Bound } from './credential.js';
 import { repairDrift } from './drift.js';
 import { adviceFor, classify, ReconcileError } from './failures.js';
+import { finalize } from './finalize.js';
 import { InputError, SecretReader, readInputs } from './inputs.js';
 import type { AnyResource, KindContext, KindOutcome, OperatorEnv, Plan, PlanView, TokenKind } from './kind.js';
 import { DEFAULT_ROLLOUT, rolloutAfterReconcile } from './rollout.js';
 import { dataHmac, readSecretState } from './secret-state.js';
-import { deleteStateSecret } from './state-secret.js';
-import { judge, observeTarget, releaseTarget } from './target-secret.js';
-
-export type { AnyResource, CommonStatus, KindContext, KindOutcome, OperatorEnv, TokenKind } from './kind.js';
+import { judge, observeTarget } from './target-secret.js';
 
 /** Requeue for a refused target Secret: it is the user's, unwatched, so look again now and then. */
 const TARGET_RECHECK_MS = 60_000;
@@ -92,7 +88,7 @@ export function tokenReconciler<R extends AnyResource>(
       },
     };
 
-    if (res.metadata.deletionTimestamp) return finalize(res, path, ctx);
+    if (res.metadata.deletionTimestamp) return finalize({ kind, env, protocol, bind, forget }, res, path, ctx);
 
     // Every resource has work on delete: revoking (Revoke), and handing its target Secret back —
     // the owner reference off before garbage collection would delete the Secret (Retain), the
@@ -150,7 +146,7 @@ export function tokenReconciler<R extends AnyResource>(
     }
     outcome = await rollout(res, ctx, outcome, revisionBefore);
     ctx.status.observedGeneration = generation;
-    await writeStatus(env, path, res.status, ctx.status);
+    await patchStatusIfPresent(env.client, path, res.status, ctx.status);
     env.metrics.observeToken(kind.kind, namespace, name, {
       ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
       ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
@@ -233,78 +229,7 @@ export function tokenReconciler<R extends AnyResource>(
     kind.adopted?.(res, ctx.status as R['status'] & typeof ctx.status, before, b.field);
     ctx.log.info({ revision: ctx.status.revision }, 'adopted a Secret written before the status (crash or failed status write)');
   }
-
-  async function finalize(res: R, path: string, ctx: KindContext): Promise<ReconcileResult> {
-    if (!res.metadata.finalizers?.includes(FINALIZER)) return {};
-    if (revokes(res)) {
-      const held = await revokeOrAbandon(res, path, ctx);
-      if (held) return held;
-      // the credential is dead (or abandoned, and said so): the Secret holding it goes
-      await releaseTarget(env, res, 'delete');
-    } else {
-      // Retain: the Secret stays, handed back (no owner reference: garbage collection keeps it)
-      await releaseTarget(env, res, 'retain');
-    }
-    // the operator's own copy goes in both cases (garbage collection would, later)
-    await deleteStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
-    await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
-    forget(res);
-    return {};
-  }
-
-  /**
-   * Revokes at the provider, or gives up when that cannot succeed, so deletion never hangs
-   * (ARCHITECTURE rule 10): the skip-revoke annotation, suspend, a namespace being deleted, an
-   * input Secret already gone, or failures for longer than spec.revokeTimeout. Giving up says
-   * what may still be valid (Warning event RevokeAbandoned, metric). Returns a requeue while the
-   * finalizer must stay (a failure within the timeout).
-   */
-  async function revokeOrAbandon(res: R, path: string, ctx: KindContext): Promise<ReconcileResult | undefined> {
-    let b: Bound;
-    try {
-      b = bind(res);
-    } catch {
-      ctx.log.info('no provider block: nothing to revoke');
-      return undefined;
-    }
-    const abandon = (reason: AbandonReason, why: string): undefined => {
-      const message = `revoke abandoned: ${why}. ${protocol.stillValid(res, b)}`;
-      env.events.record(res as unknown as KubeObject, 'Warning', REASON.RevokeAbandoned, message);
-      env.metrics.revokeAbandoned.inc({ kind: kind.kind, reason });
-      ctx.log.warn({ reason }, 'revoke abandoned; releasing the resource');
-      return undefined;
-    };
-    if (res.metadata.annotations?.[SKIP_REVOKE_ANNOTATION] === 'true') return abandon('SkipRevoke', `the ${SKIP_REVOKE_ANNOTATION} annotation is set`);
-    if (res.spec.suspend) return abandon('Suspended', 'spec.suspend is true, so the provider is not called');
-    if (await namespaceTerminating(env, res.metadata.namespace)) return abandon('NamespaceTerminating', `namespace ${res.metadata.namespace} is being deleted`);
-    try {
-      await protocol.revoke(res, ctx, b);
-      // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
-      crashPoint('finalize:after-revoke');
-      env.events.record(res as unknown as KubeObject, 'Normal', REASON.Revoked, 'credential revoked at the provider');
-      return undefined;
-    } catch (e) {
-      const f = classify(e);
-      if (e instanceof InputError && (e.reason === 'SecretNotFound' || e.reason === 'SecretKeyMissing')) return abandon('InputGone', f.message);
-      const timeoutMs = Math.max(parseDuration(FLOORS.revokeTimeout), parseDuration(res.spec.revokeTimeout ?? DEFAULT_REVOKE_TIMEOUT));
-      const since = Date.parse(res.metadata.deletionTimestamp ?? '') || ctx.now.getTime();
-      const left = since + timeoutMs - ctx.now.getTime();
-      if (left <= 0) return abandon('RevokeTimeout', `revoking kept failing for ${res.spec.revokeTimeout ?? DEFAULT_REVOKE_TIMEOUT} (spec.revokeTimeout); last: ${f.message}`);
-      // Keep the finalizer: deleting the resource must not orphan a live credential.
-      const attempts = (ctx.status.failedAttempts ?? 0) + 1;
-      ctx.status.failedAttempts = attempts;
-      ctx.status.lastFailureTime = ctx.now.toISOString();
-      const message = `${f.message} (retrying; the resource is released anyway ${Math.ceil(left / 1000)}s from now, spec.revokeTimeout)`;
-      ctx.status.conditions = setCondition(ctx.status.conditions, { type: CONDITION.Ready, status: 'False', reason: REASON.RevokeFailed, message }, ctx.now, res.metadata.generation);
-      env.events.record(res as unknown as KubeObject, 'Warning', REASON.RevokeFailed, f.message);
-      // written through to the cache, so its watch echo is known as ours: the retry waits for the back-off, not for the echo
-      await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
-      return { requeueAfterMs: Math.max(1000, Math.min(nextAttemptDelay(attempts, f.transient, f.retryAfterMs), left + 1000)) };
-    }
-  }
 }
-
-type AbandonReason = 'SkipRevoke' | 'Suspended' | 'NamespaceTerminating' | 'InputGone' | 'RevokeTimeout';
 
 /**
  * Suspended: no provider call; the Secret is left as it is. Ready stays True while the credential
@@ -316,20 +241,6 @@ function suspended(ctx: KindContext): KindOutcome {
   return { ready: { status: valid ? 'True' : 'False', reason: REASON.Suspended, message: 'spec.suspend is true: no provider calls; the Secret is left as it is' } };
 }
 
-/**
- * Is the namespace being deleted? Then revoking cannot be relied on (its Secrets go in any
- * order) and must not hold the namespace. Unknown (no permission to read namespaces, e.g. a
- * namespaced install) counts as no: the other bounds still apply.
- */
-async function namespaceTerminating(env: OperatorEnv, namespace: string): Promise<boolean> {
-  try {
-    const ns = await env.client.find<KubeObject & { status?: { phase?: string } }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}`);
-    return !!ns && (ns.metadata?.deletionTimestamp !== undefined || ns.status?.phase === 'Terminating');
-  } catch {
-    return false;
-  }
-}
-
 /** The target Secret is not this resource's to write: Stalled until a person acts; looked at again now and then. */
 function refusedTarget(reason: string, message: string): KindOutcome {
   return {
@@ -338,10 +249,6 @@ function refusedTarget(reason: string, message: string): KindOutcome {
     events: [{ type: 'Warning', reason, message }],
     requeueAfterMs: TARGET_RECHECK_MS,
   };
-}
-
-function revokes(res: AnyResource): boolean {
-  return (res.spec.deletionPolicy ?? 'Retain') === 'Revoke';
 }
 
 /** After every reconcile: restart the consuming workloads if the Secret got a new revision (rollout.ts). */
@@ -365,13 +272,3 @@ async function rollout(res: AnyResource, ctx: KindContext, outcome: KindOutcome,
   const requeueAfterMs = outcome.requeueAfterMs === undefined ? r.requeueAfterMs : Math.min(outcome.requeueAfterMs, r.requeueAfterMs);
   return { ...outcome, requeueAfterMs };
 }
-
-async function writeStatus(env: OperatorEnv, path: string, current: Record<string, unknown> | undefined, next: Record<string, unknown>): Promise<void> {
-  try {
-    await patchStatus(env.client, path, current, next);
-  } catch (e) {
-    if (e instanceof KubeApiError && e.notFound) return;
-    throw e;
-  }
-}
-
