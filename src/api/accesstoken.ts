@@ -16,10 +16,16 @@ import {
 } from './common.js';
 
 
+/** Where an OAuth2 client finds its token endpoint: discovered from the issuer, or given as is. */
+const tokenEndpoint = {
+  issuerUrl: endpointUrl('OIDC issuer; the token endpoint is discovered from it. Set issuerUrl or tokenUrl.').optional(),
+  tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
+};
+const ISSUER_OR_TOKEN_URL = { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' };
+
 export const OidcSpec = z
   .object({
-    issuerUrl: endpointUrl('OIDC issuer; the token endpoint is discovered from it. Set issuerUrl or tokenUrl.').optional(),
-    tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
+    ...tokenEndpoint,
     revocationUrl: endpointUrl('RFC 7009 revocation endpoint; discovered from issuerUrl when unset.').optional(),
     clientId: z.string().min(1).max(256).meta({ description: 'OAuth2 client id (e.g. "pydc" for DataChain).' }),
     clientSecretRef: SecretKeyRef.optional().meta({ description: 'Client secret, for confidential clients only.' }),
@@ -42,7 +48,7 @@ export const OidcSpec = z
   .meta({
     description: 'OAuth2/OIDC refresh-token grant.',
     'x-kubernetes-validations': [
-      { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' },
+      ISSUER_OR_TOKEN_URL,
       ...httpsUnlessAllowed(['issuerUrl', 'tokenUrl', 'revocationUrl']),
     ],
   });
@@ -64,8 +70,7 @@ export const GnapSpec = z
 
 export const ClientCredentialsSpec = z
   .object({
-    issuerUrl: endpointUrl('OIDC issuer; the token endpoint is discovered from it. Set issuerUrl or tokenUrl.').optional(),
-    tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
+    ...tokenEndpoint,
     revocationUrl: endpointUrl('RFC 7009 revocation endpoint (deletionPolicy Revoke); discovered from issuerUrl, else the token URL\'s sibling …/revoke.').optional(),
     clientId: z.string().min(1).max(256).meta({ description: 'OAuth2 client id of a confidential client allowed the client credentials grant (in Keycloak: a client with a service account).' }),
     clientSecretRef: SecretKeyRef.meta({ description: 'The client\'s secret.' }),
@@ -82,7 +87,7 @@ export const ClientCredentialsSpec = z
     description:
       'OAuth2 client credentials grant (machine-to-machine): a new access token from the client\'s own credentials before the current one expires. No refresh token is kept.',
     'x-kubernetes-validations': [
-      { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' },
+      ISSUER_OR_TOKEN_URL,
       ...httpsUnlessAllowed(['issuerUrl', 'tokenUrl', 'revocationUrl']),
     ],
   });

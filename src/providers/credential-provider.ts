@@ -36,6 +36,11 @@ export interface InputRef {
 
 export type InputValues = Record<string, string | Buffer | undefined>;
 
+/** Inputs that are fixed keys of one Secret a block names (a SecretRef): input name → key. */
+export function keysOfSecret(field: string, secretName: string, keys: Record<string, string>): Record<string, InputRef> {
+  return Object.fromEntries(Object.entries(keys).map(([input, key]) => [input, { field, name: secretName, key }]));
+}
+
 /** The part of a call every provider method gets. */
 export interface ProviderCall<Spec> {
   /** the provider's block of the spec, e.g. spec.oidc */

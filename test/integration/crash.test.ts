@@ -8,6 +8,7 @@
  * credential is dead at the provider and the resource is gone (the finalizer released).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KINDS } from '../../src/api/index.js';
 import { isProviderError } from '../../src/providers/errors.js';
 import { fetchHttpClient } from '../../src/providers/http.js';
 import { createPrivicoreProvider, type PrivicoreProvider } from '../../src/providers/privicore/index.js';
@@ -93,6 +94,17 @@ async function exitOf(op: OperatorProcess, ms = 90_000): Promise<{ code: number 
     await op.stop();
   }
 }
+
+/** kind and plural, from the kind table */
+const kindRow = (kind: Provider['kind']) => ({ kind, plural: KINDS.find((k) => k.kind === kind)!.plural });
+
+/** A token resource writing `target`; `spec` holds the provider block and any extras (they win). */
+const tokenResource = (kind: string, namespace: string, name: string, target: string, spec: Record<string, unknown>): KubeObject => ({
+  apiVersion: 'token-operator.io/v1alpha1',
+  kind,
+  metadata: { name, namespace },
+  spec: { target: { secretName: target }, ...spec },
+});
 
 const secretName = (obj: KubeObject) => (obj.spec as { target: { secretName: string } }).target.secretName;
 
@@ -195,8 +207,7 @@ beforeAll(async () => {
   const ddsNs = await createNamespace(client, 'crash-dds');
   providers.dds = {
     label: 'DDS',
-    kind: 'DeltaShareToken',
-    plural: 'deltasharetokens',
+    ...kindRow('DeltaShareToken'),
     ns: ddsNs,
     make: (name, spec = {}) => ddsFixture(client, dds, name, { namespace: ddsNs, spec }),
     async works(data) {
@@ -211,8 +222,7 @@ beforeAll(async () => {
   const gnapNs = await createNamespace(client, 'crash-gnap');
   providers.gnap = {
     label: 'GNAP',
-    kind: 'AccessToken',
-    plural: 'accesstokens',
+    ...kindRow('AccessToken'),
     ns: gnapNs,
     make: async (name, spec = {}) => (await gnapFixture(client, gnap, name, { namespace: gnapNs, keyId: KEY_ID, spec })).obj,
     async works(data) {
@@ -235,22 +245,15 @@ beforeAll(async () => {
   await createSecret(client, pvNs, 'privicore-profile', { username: PV_USER, password: PV_PASSWORD });
   providers.privicore = {
     label: 'Privicore',
-    kind: 'DataToken',
-    plural: 'datatokens',
+    ...kindRow('DataToken'),
     ns: pvNs,
     async make(name, spec = {}) {
       await createSecret(client, pvNs, `${name}-src`, { 'key.pem': `payload-of-${name}` });
-      return {
-        apiVersion: 'token-operator.io/v1alpha1',
-        kind: 'DataToken',
-        metadata: { name, namespace: pvNs },
-        spec: {
-          privicore: { apiUrl: privicoreSim.url, profileSecretRef: { name: 'privicore-profile' }, allowInsecureHttp: true },
-          source: { secretKeyRef: { name: `${name}-src`, key: 'key.pem' }, context: 'crash.tests' },
-          target: { secretName: `${name}-out` },
-          ...spec,
-        },
-      };
+      return tokenResource('DataToken', pvNs, name, `${name}-out`, {
+        privicore: { apiUrl: privicoreSim.url, profileSecretRef: { name: 'privicore-profile' }, allowInsecureHttp: true },
+        source: { secretKeyRef: { name: `${name}-src`, key: 'key.pem' }, context: 'crash.tests' },
+        ...spec,
+      });
     },
     async works(data) {
       if (!data.data_token) return false;
@@ -269,22 +272,15 @@ beforeAll(async () => {
     const oidcNs = await createNamespace(client, 'crash-oidc');
     providers.oidc = {
       label: 'OIDC/Keycloak',
-      kind: 'AccessToken',
-      plural: 'accesstokens',
+      ...kindRow('AccessToken'),
       ns: oidcNs,
       async make(name, spec = {}) {
         const seed = (await seedOfflineToken(kc)).refreshToken;
         await createSecret(client, oidcNs, `${name}-seed`, { refresh_token: seed });
-        return {
-          apiVersion: 'token-operator.io/v1alpha1',
-          kind: 'AccessToken',
-          metadata: { name, namespace: oidcNs },
-          spec: {
-            oidc: { issuerUrl: kc.issuerUrl, clientId: kc.publicClientId, refreshTokenSecretRef: { name: `${name}-seed`, key: 'refresh_token' }, allowInsecureHttp: true },
-            target: { secretName: `${name}-token` },
-            ...spec,
-          },
-        };
+        return tokenResource('AccessToken', oidcNs, name, `${name}-token`, {
+          oidc: { issuerUrl: kc.issuerUrl, clientId: kc.publicClientId, refreshTokenSecretRef: { name: `${name}-seed`, key: 'refresh_token' }, allowInsecureHttp: true },
+          ...spec,
+        });
       },
       async works(data) {
         // the refresh token is what the operator keeps alive: it must be active, and so must the access token
@@ -302,21 +298,14 @@ beforeAll(async () => {
     const ccSecret = await provisionServiceAccount(kc, { clientId: 'crash-agent' });
     providers.clientCredentials = {
       label: 'client credentials/Keycloak',
-      kind: 'AccessToken',
-      plural: 'accesstokens',
+      ...kindRow('AccessToken'),
       ns: ccNs,
       async make(name, spec = {}) {
         await createSecret(client, ccNs, `${name}-client`, { client_secret: ccSecret });
-        return {
-          apiVersion: 'token-operator.io/v1alpha1',
-          kind: 'AccessToken',
-          metadata: { name, namespace: ccNs },
-          spec: {
-            clientCredentials: { tokenUrl: kc.tokenUrl, clientId: 'crash-agent', clientSecretRef: { name: `${name}-client`, key: 'client_secret' }, allowInsecureHttp: true },
-            target: { secretName: `${name}-token` },
-            ...spec,
-          },
-        };
+        return tokenResource('AccessToken', ccNs, name, `${name}-token`, {
+          clientCredentials: { tokenUrl: kc.tokenUrl, clientId: 'crash-agent', clientSecretRef: { name: `${name}-client`, key: 'client_secret' }, allowInsecureHttp: true },
+          ...spec,
+        });
       },
       works: async (data) => (await introspect(kc, data.access_token ?? '')).active,
     };

@@ -1,7 +1,8 @@
 import type { Clock } from '../../schedule/clock.js';
 import { ProviderError, kindForStatus, parseRetryAfter, type Refusal } from '../errors.js';
 import { parseBody, send, type HttpClient, type HttpResponse, type ObservedCall } from '../http.js';
-import { Discovery, JwtExpiry, OAuthError, TokenResponse } from './schemas.js';
+import { jwtExpiry } from '../jwt.js';
+import { Discovery, OAuthError, TokenResponse } from './schemas.js';
 
 export const PROVIDER = 'client-credentials';
 
@@ -150,16 +151,4 @@ function failure(res: HttpResponse, call: string, nowMs: number): ProviderError 
   const refused = res.status < 500 ? refusalOf(res.status, code) : undefined;
   if (refused) return new ProviderError(refused.refusal.reason === 'InvalidScope' ? 'Invalid' : 'Unauthorized', `${base}: ${refused.says}`, { ...where, refusal: refused.refusal });
   return new ProviderError(kindForStatus(res.status), base, where);
-}
-
-/** The access token's `exp`, read without verifying the signature (we only schedule by it). */
-function jwtExpiry(token: string): Date | undefined {
-  const payload = token.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    const claims = JwtExpiry.safeParse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
-    return claims.success ? new Date(claims.data.exp * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
 }

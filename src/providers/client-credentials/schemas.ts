@@ -21,5 +21,3 @@ export const Discovery = z.object({
   revocation_endpoint: z.string().optional(),
 });
 
-/** The claim we read from an access token we cannot otherwise date (signature unchecked). */
-export const JwtExpiry = z.object({ exp: z.number().positive() });

@@ -1,6 +1,6 @@
 import type { DdsProviderSpec } from '../../api/deltasharetoken.js';
 import type { ShareTokenIssue } from '../contracts.js';
-import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { keysOfSecret, type CredentialProvider, type ProviderCall, type ProviderDeps } from '../credential-provider.js';
 import { ProviderError } from '../errors.js';
 import { createDdsProvider, type DdsAccount, type DdsProvider, type DdsToken } from './index.js';
 
@@ -26,10 +26,7 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
     name: 'dds',
     traits: { oneTime: true },
 
-    inputs: (d) => ({
-      clientId: { field: 'credentialsSecretRef', name: d.credentialsSecretRef.name, key: 'client_id' },
-      clientSecret: { field: 'credentialsSecretRef', name: d.credentialsSecretRef.name, key: 'client_secret' },
-    }),
+    inputs: (d) => keysOfSecret('credentialsSecretRef', d.credentialsSecretRef.name, { clientId: 'client_id', clientSecret: 'client_secret' }),
 
     endpoints: (d) => ({ apiUrl: d.apiUrl, tokenUrl: d.tokenUrl }),
 

@@ -16,7 +16,8 @@ import { systemClock, type Clock } from '../../schedule/clock.js';
 import { sharedDiscoveryCache, type DiscoveryCache } from './discovery.js';
 import { OidcError, PROVIDER, toOidcError } from './errors.js';
 import { fetchVia } from './fetch.js';
-import { JwtExpirySchema, TokenResponseSchema } from './schemas.js';
+import { jwtExpiry } from '../jwt.js';
+import { TokenResponseSchema } from './schemas.js';
 
 /**
  * OAuth2/OIDC refresh-token grant and RFC 7009 revocation, for tokens a person generated
@@ -167,7 +168,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
       const result: RefreshedTokens = {
         accessToken: t.access_token,
         tokenType: tokenTypeSpelling(t.token_type),
-        expiresAt: t.expires_in !== undefined ? new Date(askedAtMs + t.expires_in * 1000) : jwtExpiry(t.access_token),
+        expiresAt: t.expires_in !== undefined ? new Date(askedAtMs + t.expires_in * 1000) : (jwtExpiry(t.access_token) ?? null),
         refreshToken: newRefreshToken,
         refreshTokenRotated: newRefreshToken !== refreshToken,
       };
@@ -228,16 +229,4 @@ function tokenTypeSpelling(lowercased: string): string {
   if (lowercased === 'bearer') return 'Bearer';
   if (lowercased === 'dpop') return 'DPoP';
   return lowercased;
-}
-
-/** The access token's `exp`, read without verifying the signature (we only schedule by it). */
-function jwtExpiry(token: string): Date | null {
-  const payload = token.split('.')[1];
-  if (!payload) return null;
-  try {
-    const claims = JwtExpirySchema.safeParse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
-    return claims.success ? new Date(claims.data.exp * 1000) : null;
-  } catch {
-    return null;
-  }
 }

@@ -20,5 +20,3 @@ export const TokenResponseSchema = z.object({
 });
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 
-/** The claims we read from an access token we cannot otherwise date (signature unchecked). */
-export const JwtExpirySchema = z.object({ exp: z.number().positive() });

@@ -3,7 +3,7 @@ import { FLOORS } from '../../api/common.js';
 import { sleep } from '../../schedule/clock.js';
 import { atLeast } from '../../schedule/duration.js';
 import type { DataTokenIssue, DataTokenRevoke } from '../contracts.js';
-import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { keysOfSecret, type CredentialProvider, type ProviderCall, type ProviderDeps } from '../credential-provider.js';
 import { ProviderError, isProviderError } from '../errors.js';
 import { AuthorizationCache } from './authorization-cache.js';
 import { PROVIDER, initialWire, type PollingOptions, type PrivicoreWire } from './context.js';
@@ -67,10 +67,7 @@ export function privicoreCredentialProvider(
     // an exchange can be repeated: a token lost to a crash is an orphan, tagged and swept on delete
     traits: { oneTime: false },
 
-    inputs: (p) => ({
-      username: { field: 'profileSecretRef', name: p.profileSecretRef.name, key: 'username' },
-      password: { field: 'profileSecretRef', name: p.profileSecretRef.name, key: 'password' },
-    }),
+    inputs: (p) => keysOfSecret('profileSecretRef', p.profileSecretRef.name, { username: 'username', password: 'password' }),
 
     endpoints: (p) => ({ apiUrl: p.apiUrl }),
 

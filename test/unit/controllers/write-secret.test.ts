@@ -6,7 +6,7 @@ import { writeCredential } from '../../../src/controllers/shared/write-secret.js
 import type { WriteRetryPolicy } from '../../../src/schedule/retry.js';
 import { ResourceIndex } from '../../../src/controllers/shared/resource-index.js';
 import { readSecretState } from '../../../src/controllers/shared/secret-state.js';
-import type { AnyResource, KindContext, OperatorEnv } from '../../../src/controllers/shared/token-reconciler.js';
+import type { AnyResource, KindContext, OperatorEnv } from '../../../src/controllers/shared/kind.js';
 import type { ObjectCache } from '../../../src/runtime/informer.js';
 import { KubeClient, type KubeObject } from '../../../src/runtime/kube-client.js';
 import { LeaseNotHeldError } from '../../../src/runtime/leader-election.js';

@@ -65,20 +65,20 @@ describe('waitForCommand against the simulator', () => {
     expect(calls('GET /request-status/:id')).toBe(1);
   });
 
-  it('speaks only GET to a server that follows the official docs', async () => {
-    const { provider, calls } = await harness({ sim: { settings: { dialect: 'docs' } } });
-    const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: 'docs/dialect' });
+  it.each([
+    // a server that follows the official docs: GET only
+    ['docs', { GET: 'many', POST: 0 }],
+    // the wire a probe saw, if GET were refused there: one GET, then POST, and it stays there
+    ['post-only', { GET: 1, POST: 'many' }],
+  ] as const)('status polls against the %s dialect', async (dialect, expected) => {
+    const { provider, calls } = await harness({ sim: { settings: { dialect } } });
+    const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: `${dialect}/dialect` });
     expect(token).toMatch(/^dtk-/);
-    expect(calls('POST /request-status/:id')).toBe(0);
-    expect(calls('GET /request-status/:id')).toBeGreaterThan(1);
-  });
-
-  it('falls back to POST when GET is not allowed (the wire a probe saw) and stays there', async () => {
-    const { provider, calls } = await harness({ sim: { settings: { dialect: 'post-only' } } });
-    const { token } = await provider.tokenize({ data: Buffer.from('hello'), context: 'post/dialect' });
-    expect(token).toMatch(/^dtk-/);
-    expect(calls('GET /request-status/:id')).toBe(1);
-    expect(calls('POST /request-status/:id')).toBeGreaterThan(1);
+    for (const method of ['GET', 'POST'] as const) {
+      const n = calls(`${method} /request-status/:id`);
+      if (expected[method] === 'many') expect(n).toBeGreaterThan(1);
+      else expect(n).toBe(expected[method]);
+    }
   });
 
   it('turns a rejected command into Invalid with the reason', async () => {
