@@ -116,7 +116,7 @@ export interface CredentialTraits {
     lost: string;
     /** what a renewal is called at this vendor, for messages: "refresh", "rotation" */
     call: string;
-    /** how a person gets a new seed, for messages: "Generate a new token" */
+    /** how a person gets a new seed and where it goes, for messages, up to the Secret's name: "Generate a new token and put it into" */
     anew: string;
   };
   /** the new credential ends the previous one at once (no overlap): consumers restart right after the write */

@@ -312,6 +312,27 @@ describe('DataToken against the real API server and the Privicore simulator', ()
     expect(owners.size).toBe(8);
   });
 
+  it('a data token whose Secret write kept failing is written first, even once the resource is suspended', async () => {
+    await createSecret(client, ns, 'held-key', { 'key.pem': 'held-v1' });
+    await createResource(client, PLURAL, dataToken('held', source('held-key')));
+    const first = statusOf(await ready('held', 'Issued')).tokenId!;
+    // someone makes the target immutable: the next token's write is refused (422), the token held in memory
+    await client.patch(`/api/v1/namespaces/${ns}/secrets/held-out`, { immutable: true }, 'merge');
+    await setSource('held-key', 'held-v2');
+    op.enqueueAll();
+    await readyReason('held', 'KubernetesApiError');
+    const exchanged = sim.state.calls['POST /data-token/exchange-data-for-token'] ?? 0;
+    // suspended now: no provider call — but the token already exchanged is written before anything else
+    await client.patch(crPath(PLURAL, ns, 'held'), { spec: { suspend: true } }, 'merge');
+    await client.delete(`/api/v1/namespaces/${ns}/secrets/held-out`);
+    const r = await ready('held', undefined, 2);
+    const written = (await getSecretData(client, ns, 'held-out'))!.data_token!;
+    expect(written).not.toBe(first);
+    expect(statusOf(r).tokenId).toBe(written);
+    expect(await resolvable(written)).toBe('held-v2');
+    expect(sim.state.calls['POST /data-token/exchange-data-for-token'] ?? 0).toBe(exchanged);
+  });
+
   it('deletes with Revoke: our data (and tagged orphans) deleted at Privicore, then the Secret; referenced data is left alone', async () => {
     const src = await getResource(client, PLURAL, ns, 'src');
     const token = statusOf(src).tokenId!;

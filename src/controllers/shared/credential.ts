@@ -256,7 +256,7 @@ export class CredentialProtocol<R extends AnyResource> {
       reason = chain.lost;
       message =
         `a ${chain.call} sent at ${recoveringSince} never had its answer stored (operator crash or lost reply), so the credential it presented was spent, ` +
-        `and the provider now refuses it (${refusal.reason}): ${e.provider} ${e.message}. ${chain.anew} and put it into ${seedLocation(b.provider, b.block)}: ` +
+        `and the provider now refuses it (${refusal.reason}): ${e.provider} ${e.message}. ${chain.anew} ${seedLocation(b.provider, b.block)}: ` +
         'the operator uses it as soon as the value changes.';
     }
     status.credentialRefused = reason;

@@ -79,7 +79,7 @@ export function adviceFor(provider: Pick<CredentialProvider, 'inputs' | 'traits'
     const seed = provider.traits.chain?.seed ?? {};
     const named = (refusal.inputs ?? []).map((n) => refs[n]).filter((r) => r !== undefined);
     if (provider.traits.chain && refusal.inputs?.length && refusal.inputs.every((n) => n in seed) && !refusal.config?.length) {
-      return `${provider.traits.chain.anew} and put it into ${seedLocation(provider, block)}: the operator uses it as soon as the value changes.`;
+      return `${provider.traits.chain.anew} ${seedLocation(provider, block)}: the operator uses it as soon as the value changes.`;
     }
     const fields = [...(refusal.config ?? []).map((f) => `spec.${field}.${f}`), ...named.map((r) => `spec.${field}.${r.field} (${inputLocation([r])})`)];
     return `Fix ${fields.join(', ') || `spec.${field}`}: a spec change retries at once; after changing only a Secret, set the ${ROTATE_ANNOTATION} annotation to a new value.`;

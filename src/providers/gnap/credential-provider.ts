@@ -39,7 +39,7 @@ export function gnapCredentialProvider(deps: ProviderDeps, gnap: GnapProvider = 
     name: 'gnap',
     traits: {
       oneTime: true,
-      chain: { seed: { accessToken: 'access_token', manageUrl: 'manage_url' }, lost: 'TokenLost', call: 'rotation', anew: 'A new grant is needed: request one' },
+      chain: { seed: { accessToken: 'access_token', manageUrl: 'manage_url' }, lost: 'TokenLost', call: 'rotation', anew: 'A new grant is needed: request one and put its access token and manage URL into' },
       // the authorization server revokes the previous token the moment it issues the new one
       noOverlap: true,
     },
@@ -96,7 +96,7 @@ function refused(e: unknown, g: GnapSpec): unknown {
     says = `the authorization server refused our signature: the Ed25519 key's public key must be in ${g.walletAddressUrl}/jwks.json under the key id`;
   } else if (e.kind === 'Unauthorized' || e.kind === 'NotFound' || (e.kind === 'Invalid' && e.code === 'invalid_rotation')) {
     refusal = { reason: 'TokenRefused', inputs: ['accessToken', 'manageUrl'] };
-    says = 'the authorization server no longer knows this token (revoked, rotated by someone else, or its grant ended); a new grant is needed';
+    says = 'the authorization server no longer knows this token (revoked, rotated by someone else, or its grant ended)';
   } else {
     return e;
   }

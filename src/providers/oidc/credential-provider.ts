@@ -46,7 +46,7 @@ export function oidcCredentialProvider(deps: ProviderDeps, create: OidcClientFac
     name: 'oidc',
     traits: {
       oneTime: true,
-      chain: { seed: { refreshToken: 'refresh_token' }, lost: 'RefreshTokenLost', call: 'refresh', anew: 'Generate a new token (offline recommended)' },
+      chain: { seed: { refreshToken: 'refresh_token' }, lost: 'RefreshTokenLost', call: 'refresh', anew: 'Generate a new token (offline recommended) and put it into' },
       keepAliveMs: OFFLINE_KEEPALIVE_MS,
     },
 
