@@ -11,6 +11,8 @@ import {
   rotateDdsTokens,
 } from './dds-api.js';
 import { type ShareAccess, verifyShareAccess } from './delta-sharing.js';
+import { listedLiveness, shareLiveness } from './liveness.js';
+import { unknownFrom, type Liveness } from '../liveness.js';
 import { type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
 import { type ZDirectCredentials, createZDirectTokenClient } from './zdirect-token.js';
 
@@ -52,6 +54,10 @@ export interface DdsProvider {
   activate(activationLink: string): Promise<DeltaSharingProfile>;
   /** GET {endpoint}/shares with the profile's bearer token. */
   verify(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<ShareAccess>;
+  /** Liveness: does the Delta Sharing server still accept the profile's bearer token (GET {endpoint}/shares)? */
+  shareLiveness(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<Liveness>;
+  /** Liveness without the sharing server: is the token still listed ACTIVE or ROTATED by GET /dds-tokens? */
+  listedLiveness(account: DdsAccount, tokenId: string | undefined): Promise<Liveness>;
 }
 
 export interface DdsProviderOptions {
@@ -140,5 +146,13 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
     revokeAll: (account) => withDds(account, revokeAllDdsTokens),
     activate: (activationLink) => downloadProfile(plain, activationLink),
     verify: (profile) => verifyShareAccess(plain, profile),
+    shareLiveness: (profile) => shareLiveness(plain, profile),
+    async listedLiveness(account, tokenId) {
+      try {
+        return listedLiveness(await withDds(account, listDdsTokens), tokenId, clock.now());
+      } catch (e) {
+        return unknownFrom(e);
+      }
+    },
   };
 }
