@@ -1,5 +1,6 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
 import { DdsFaults, FaultRequest, type SimFault } from './faults.js';
 import { type Reply, handle, json, problem, routeOf } from './routes.js';
@@ -9,7 +10,8 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
  * A faithful HTTP stand-in for Zalando DDS + zDirect auth + Databricks activation + a
  * Delta Sharing server (../../../../shared/research/providers.md §1.10), in one process.
  * Tests drive it over HTTP and inspect `state`; people run it with main.ts and use
- * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`.
+ * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`, and `POST /_sim/revoke-all`
+ * (`{"clientId"}` or empty: every account) to revoke tokens out of band, as another tool would.
  */
 
 export interface DdsSimulatorOptions {
@@ -35,6 +37,7 @@ export interface DdsSimulator {
 export const DEMO_CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' } as const;
 
 const MAX_REQUEST_BYTES = 64 * 1024;
+const RevokeAllRequest = z.object({ clientId: z.string().optional() });
 
 export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise<DdsSimulator> {
   const clock = opts.clock ?? systemClock;
@@ -103,7 +106,17 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
       faults.clear();
       return { status: 204 };
     }
-    return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults');
+    if (path === '/_sim/revoke-all' && method === 'POST') {
+      // out of band: what another tool's PATCH /dds-tokens with 0 does (body {"clientId"}, or every account)
+      let clientId: string | undefined;
+      try {
+        clientId = RevokeAllRequest.parse(body.trim() === '' ? {} : JSON.parse(body)).clientId;
+      } catch {
+        return problem(400, 'Bad Request', 'body: {"clientId": "<zDirect client id>"} or empty for every account');
+      }
+      return json(200, { revoked: state.revokeOutOfBand(clientId) });
+    }
+    return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults, POST /_sim/revoke-all');
   }
 
   const server = createServer((req, res) => {

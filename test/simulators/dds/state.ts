@@ -174,6 +174,21 @@ export class DdsSimState {
     return this.live(account);
   }
 
+  /**
+   * Revokes every valid token of an account (or of every account), the way another tool's
+   * PATCH 0 does: not counted in patchZeroCalls, which counts the operator's. Returns how many.
+   */
+  revokeOutOfBand(account?: string): number {
+    const t = this.now();
+    let n = 0;
+    for (const k of this.tokens) {
+      if ((account !== undefined && k.account !== account) || k.revoked || k.expiresAt <= t) continue;
+      k.revoked = true;
+      n += 1;
+    }
+    return n;
+  }
+
   private newToken(account: string): SimDdsToken {
     const t = this.now();
     const token: SimDdsToken = {
