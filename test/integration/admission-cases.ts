@@ -160,6 +160,9 @@ bad(DT, 'refreshInterval of 1ms', { 'spec.refreshInterval': '1ms' }, 'spec.refre
 bad(DT, 'authorizationTtl of 1m', { 'spec.privicore.authorizationTtl': '1m' }, 'spec.privicore.authorizationTtl', 'authorizationTtl must be at least 5m');
 bad(DST, 'rotateBefore of 1ms', { 'spec.rotation': { rotateBefore: '1ms' } }, 'spec.rotation.rotateBefore', 'rotateBefore must be at least 10s');
 bad(AT, 'revokeTimeout of 5s', { 'spec.revokeTimeout': '5s' }, 'spec.revokeTimeout', 'revokeTimeout must be at least 1m');
+bad(DST, 'liveness interval of 30s', { 'spec.liveness': { interval: '30s' } }, 'spec.liveness.interval', 'liveness.interval must be "0" (the default) or a duration of at least 1m');
+bad(DT, 'liveness interval of a century', { 'spec.liveness': { interval: '876000h' } }, 'spec.liveness.interval', 'at least 1m');
+bad(AT, 'liveness interval that is no duration', { 'spec.liveness': { interval: 'hourly' } }, 'spec.liveness.interval');
 bad(DST, 'an unknown creationPolicy', { 'spec.target.creationPolicy': 'Adopt' }, 'spec.target.creationPolicy', 'Unsupported value');
 
 // ── percentages out of range ───────────────────────────────────────────────────────────
@@ -347,7 +350,15 @@ good(AT, 'oidc tokenUrl only, over http with allowInsecureHttp', {
   target: { secretName: 'dev-token' },
 });
 good(AT, 'gnap', { ...gnapSpec(), rotation: { rotateBefore: '2m' }, deletionPolicy: 'Revoke' });
-good(AT, 'the floors themselves', { ...gnapSpec(), rotation: { rotateBefore: '10s' }, revokeTimeout: '1m', target: { secretName: 'ilp-token', creationPolicy: 'Orphan' } });
+good(AT, 'the floors themselves', {
+  ...gnapSpec(),
+  rotation: { rotateBefore: '10s' },
+  revokeTimeout: '1m',
+  liveness: { interval: '1m' },
+  target: { secretName: 'ilp-token', creationPolicy: 'Orphan' },
+});
+good(DST, 'liveness interval "0" (the default)', { ...base.DeltaShareToken(), liveness: { interval: '0' } });
+good(DT, 'liveness off', { ...base.DataToken(), liveness: { enabled: false, interval: '0s' } });
 good(DT, 'interval floors themselves', {
   ...tokenRefSpec(),
   privicore: { apiUrl: 'https://stage.privicore.com:9009', profileSecretRef: { name: 'privicore-profile' }, authorizationTtl: '5m' },
