@@ -1,5 +1,6 @@
 import type { AccessToken, AccessTokenStatus } from '../../api/index.js';
 import { isProviderError, sanitize } from '../../providers/errors.js';
+import { unknown } from '../../providers/liveness.js';
 import type { GnapProvider } from '../../providers/gnap/index.js';
 import { getCondition, setCondition } from '../../runtime/conditions.js';
 import { crashPoint } from '../../runtime/crash-points.js';
@@ -116,6 +117,11 @@ export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
 
     forget(res) {
       for (const ex of Object.values(executors)) ex.forget(res.metadata.uid);
+    },
+
+    async verify(res, ctx) {
+      const g = grantTypeOf(res);
+      return g ? of(g).verify(res, ctx) : unknown('spec: set exactly one of oidc and gnap');
     },
 
     stillValid(res) {
@@ -338,6 +344,8 @@ function executor<C>(v: Variant<C>) {
       const u = unwritten.get(res.metadata.uid);
       return u ? persist(res, ctx, u) : undefined;
     },
+    /** liveness of the credential in the target Secret (its operator-written keys), never a renewal */
+    verify: (res: AccessToken, ctx: KindContext) => v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace), ctx.secret.data),
     forget(uid: string) {
       unwritten.delete(uid);
       lastWritten.delete(uid);

@@ -1,7 +1,8 @@
 import { FLOORS, type DataToken, type DataTokenStatus } from '../../api/index.js';
 import type { HttpClient, ObservedCall } from '../../providers/http.js';
 import { isProviderError } from '../../providers/errors.js';
-import { AuthorizationCache, createPrivicoreProvider, type PollingOptions, type PrivicoreProvider } from '../../providers/privicore/index.js';
+import { AuthorizationCache, DataTokenListings, createPrivicoreProvider, type PollingOptions, type PrivicoreProvider } from '../../providers/privicore/index.js';
+import { ALIVE } from '../../providers/liveness.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import type { Clock } from '../../schedule/clock.js';
 import { atLeast } from '../../schedule/duration.js';
@@ -55,6 +56,8 @@ interface Pending {
 
 export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
   const authorizations = deps.authorizations ?? new AuthorizationCache({ clock: deps.clock });
+  // liveness checks of a profile's data tokens share one listing (providers/privicore/liveness.ts)
+  const listings = new DataTokenListings({ clock: deps.clock });
   const pending = new Map<string, Pending>();
 
   async function privicore(res: DataToken, ctx: KindContext, secrets: SecretReader): Promise<PrivicoreProvider> {
@@ -69,6 +72,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
       apiUrl: p.apiUrl,
       profile,
       authorizations,
+      listings,
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(deps.polling ? { polling: deps.polling } : {}),
@@ -323,6 +327,18 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
 
     forget(res) {
       pending.delete(res.metadata.uid);
+    },
+
+    async verify(res, ctx) {
+      const status = ctx.status as DataTokenStatus;
+      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace));
+      // The profile authorization is the operator's own (in no Secret): refused, it is replaced, not reported.
+      const auth = await provider.authorizationLiveness();
+      if (auth.relogged) ctx.log.warn('Privicore refused the profile authorization (revoked or expired out of band); logged in again');
+      if (auth.liveness.state !== 'alive') return auth.liveness;
+      // A referenced token (tokenRef mode) may be another profile's: not in this profile's listing.
+      if (status.tokenOrigin !== 'Tokenized' || !status.tokenId) return ALIVE;
+      return provider.dataTokenLiveness(status.tokenId, status.lastRotationTime ? new Date(status.lastRotationTime) : undefined);
     },
 
     stillValid(res) {

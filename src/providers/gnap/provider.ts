@@ -5,7 +5,7 @@ import { GNAP_PROVIDER, gnapFailure, hostOf, readErrorBody, scrubberFor, secrets
 import { GnapRotateResponseSchema, type GnapAccessItem } from './schema.js';
 import { createSignerCache, type GnapClientIdentity } from './signer.js';
 import { createGnapLiveness } from './liveness.js';
-import { unknownFrom, type Liveness } from '../liveness.js';
+import { unknown, unknownFrom, type Liveness } from '../liveness.js';
 
 /**
  * GNAP token management for Interledger Open Payments: rotate (`POST {manage}`) and
@@ -55,7 +55,9 @@ export interface RotatedGnapToken {
 
 export type GnapRevokeOutcome = 'revoked' | 'already-gone';
 
-export interface GnapLivenessCheck extends GnapTokenRef {
+export interface GnapLivenessCheck extends GnapClientIdentity {
+  /** the current access token value */
+  accessToken: string;
   /** the grant's access rights, as the last rotation returned them (the target Secret's `access`) */
   access: GnapAccessItem[];
 }
@@ -144,13 +146,13 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
 
     async verify(req) {
       try {
-        checkRequest(req, 'liveness', opts.allowInsecureHttp === true);
+        if (!req.accessToken || !req.keyId || !URL.canParse(req.walletAddressUrl)) return unknown('liveness: access token, key id or wallet address missing');
         return await liveness({
           accessToken: req.accessToken,
           walletAddressUrl: req.walletAddressUrl,
           access: req.access,
           sign: signers.signerFor(req, 'liveness'),
-          scrub: scrubberFor([req.accessToken, ...secretsOfManageUrl(req.manageUrl), req.privateKeyPem]),
+          scrub: scrubberFor([req.accessToken, req.privateKeyPem]),
         });
       } catch (e) {
         return unknownFrom(e);

@@ -91,6 +91,20 @@ describe('planDataToken: source mode', () => {
   });
 });
 
+describe('planDataToken: a data token found deleted by a liveness check', () => {
+  const dead = { ...issued, credentialRevokedTime: NOW.toISOString() };
+
+  it('exchanges the source again (not a write-back of the deleted token)', () => {
+    expect(planDataToken(dt(SOURCE, dead), sourceSecret, HMAC, NOW)).toEqual({ action: 'Tokenize', reason: 'CredentialRevoked' });
+    expect(planDataToken(dt(SOURCE, dead), none, HMAC, NOW)).toEqual({ action: 'Tokenize', reason: 'CredentialRevoked' });
+  });
+
+  it('a changed source is still SourceChanged; tokenRef mode resolves again', () => {
+    expect(planDataToken(dt(SOURCE, dead), sourceSecret, 'hmac-sha256:other', NOW)).toMatchObject({ reason: 'SourceChanged' });
+    expect(planDataToken(dt(TOKEN_REF, { ...resolved, credentialRevokedTime: NOW.toISOString() }), dataSecret, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'CredentialRevoked' });
+  });
+});
+
 describe('planDataToken: tokenRef mode', () => {
   it('Resolve FirstIssue when nothing was downloaded yet', () => {
     expect(planDataToken(dt(TOKEN_REF), none, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'FirstIssue' });

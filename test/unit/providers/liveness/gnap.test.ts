@@ -21,7 +21,7 @@ describe('GNAP liveness', () => {
 
     const listing = fx.sim.issueToken([{ type: 'incoming-payment', actions: ['list', 'read'], identifier: fx.walletAddressUrl }]);
     const access2 = [{ type: 'incoming-payment', actions: ['list', 'read'], identifier: fx.walletAddressUrl }];
-    expect(await fx.provider.verify({ ...ref, accessToken: listing.value, manageUrl: listing.manageUrl, access: access2 })).toEqual({ state: 'alive' });
+    expect(await fx.provider.verify({ ...ref, accessToken: listing.value, access: access2 })).toEqual({ state: 'alive' });
     expect(fx.sim.state.requests.at(-1)).toMatchObject({ method: 'GET', path: '/incoming-payments', status: 200 });
     // nothing was rotated or revoked: the token still works
     expect(await fx.resourceStatus(ref.accessToken)).toBe(200);
@@ -47,7 +47,7 @@ describe('GNAP liveness', () => {
     const access = [{ type: 'incoming-payment' as const, actions: ['list' as const], identifier: fx.walletAddressUrl }];
     const listing = fx.sim.issueToken(access);
     const otherKey = newEd25519Pem();
-    const bad = await fx.provider.verify({ ...ref, accessToken: listing.value, manageUrl: listing.manageUrl, privateKeyPem: otherKey, access });
+    const bad = await fx.provider.verify({ ...ref, accessToken: listing.value, privateKeyPem: otherKey, access });
     expect(bad).toMatchObject({ state: 'unknown' });
     expect(bad.state === 'unknown' && bad.said).toContain('HTTP 401');
     const nowhere = await fx.provider.verify({ ...ref, access: [{ type: 'outgoing-payment', actions: ['read'], identifier: `${fx.sim.url}/nobody` }] });
