@@ -9,6 +9,7 @@ import { atLeast } from '../../schedule/duration.js';
 import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader, checkEndpoint } from '../shared/inputs.js';
+import { livenessIntervalMs } from '../shared/liveness.js';
 import { dataHmac } from '../shared/secret-state.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
@@ -338,7 +339,9 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
       if (auth.liveness.state !== 'alive') return auth.liveness;
       // A referenced token (tokenRef mode) may be another profile's: not in this profile's listing.
       if (status.tokenOrigin !== 'Tokenized' || !status.tokenId) return ALIVE;
-      return provider.dataTokenLiveness(status.tokenId, status.lastRotationTime ? new Date(status.lastRotationTime) : undefined);
+      // a listing taken up to a tenth of the interval before serves this check too (one per profile, not per token)
+      const maxAgeMs = (livenessIntervalMs(res.spec.liveness) ?? 0) / 10;
+      return provider.dataTokenLiveness(status.tokenId, status.lastRotationTime ? new Date(status.lastRotationTime) : undefined, maxAgeMs);
     },
 
     stillValid(res) {

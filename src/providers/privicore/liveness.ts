@@ -7,14 +7,16 @@ import type { DataTokenList } from './schemas.js';
  * Liveness at Privicore (docs/liveness.md): a data token is a reference, so it is alive while
  * the profile still lists it (`GET /data-token/list-data-tokens`); deleted out of band, it is
  * gone. Privicore has no lookup by token, so the listing is shared: one snapshot per profile,
- * reused by every check of its tokens for `ttlMs`, and fetched again only when a token is
- * missing from a snapshot taken before that token was written (so a token created after the
- * snapshot is never reported gone).
+ * reused by the checks of its tokens that come within `maxAgeMs` of it (the caller keeps that a
+ * small share of its interval: a deletion is found at most that much later), and fetched again
+ * when a token is missing from a snapshot taken before that token was written (so a token
+ * created after the snapshot is never reported gone).
  */
 
 export const LIST_PAGE_SIZE = 100;
 export const MAX_LIST_PAGES = 100;
-const DEFAULT_TTL_MS = 60_000;
+/** the longest a snapshot is ever kept */
+const MAX_AGE_MS = 60_000;
 const MAX_PROFILES = 16;
 
 interface Snapshot {
@@ -35,17 +37,16 @@ export type ListPage = (page: number, perPage: number) => Promise<DataTokenList>
 export class DataTokenListings {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly opts: { clock: Clock; ttlMs?: number }) {}
+  constructor(private readonly opts: { clock: Clock }) {}
 
   /**
    * Is `token` listed for the profile? `writtenAt`: when the operator wrote it (a snapshot
-   * older than that may simply not have it yet).
+   * older than that may simply not have it yet); `maxAgeMs`: how old a snapshot may be to answer.
    */
-  async liveness(profile: string, token: string, writtenAt: Date | undefined, list: ListPage): Promise<Liveness> {
+  async liveness(profile: string, token: string, writtenAt: Date | undefined, maxAgeMs: number, list: ListPage): Promise<Liveness> {
     const now = this.opts.clock.now().getTime();
-    const ttl = this.opts.ttlMs ?? DEFAULT_TTL_MS;
     let snap = this.entries.get(profile)?.snapshot;
-    const fresh = snap !== undefined && now - snap.fetchedAtMs < ttl;
+    const fresh = snap !== undefined && now - snap.fetchedAtMs < Math.min(maxAgeMs, MAX_AGE_MS);
     const canMiss = snap !== undefined && snap.fetchedAtMs > (writtenAt?.getTime() ?? Number.POSITIVE_INFINITY);
     if (!fresh || (!snap!.tokens.has(token) && !canMiss)) {
       try {
@@ -64,7 +65,7 @@ export class DataTokenListings {
     if (!entry) {
       // snapshots past their ttl are of no use: only fresh ones (at most MAX_PROFILES) are kept
       const now = this.opts.clock.now().getTime();
-      for (const [k, v] of this.entries) if (!v.inflight && v.snapshot && now - v.snapshot.fetchedAtMs >= (this.opts.ttlMs ?? DEFAULT_TTL_MS)) this.entries.delete(k);
+      for (const [k, v] of this.entries) if (!v.inflight && v.snapshot && now - v.snapshot.fetchedAtMs >= MAX_AGE_MS) this.entries.delete(k);
       entry = {};
       this.entries.set(profile, entry);
       if (this.entries.size > MAX_PROFILES) this.entries.delete(this.entries.keys().next().value!);

@@ -72,8 +72,11 @@ export interface PrivicoreProvider {
    * replaced by a fresh login (`relogged`). Nothing held yet: alive, nothing to check.
    */
   authorizationLiveness(): Promise<{ liveness: Liveness; relogged: boolean }>;
-  /** Liveness of a data token: still listed for the profile (one shared listing, liveness.ts)? */
-  dataTokenLiveness(token: string, writtenAt?: Date): Promise<Liveness>;
+  /**
+   * Liveness of a data token: still listed for the profile? One listing serves every check of
+   * the profile's tokens within `maxAgeMs` of it (liveness.ts).
+   */
+  dataTokenLiveness(token: string, writtenAt: Date | undefined, maxAgeMs: number): Promise<Liveness>;
 
   // Building blocks, each authorized through the shared cache (profile calls take the token).
   authenticate(username: string, password: string): Promise<ProfileAuthorization>;
@@ -173,7 +176,7 @@ export function createPrivicoreProvider(opts: PrivicoreProviderOptions): Privico
       );
     },
 
-    dataTokenLiveness: (token, writtenAt) => listings.liveness(key.key, token, writtenAt, (page, perPage) => provider.listDataTokens(page, perPage)),
+    dataTokenLiveness: (token, writtenAt, maxAgeMs) => listings.liveness(key.key, token, writtenAt, maxAgeMs, (page, perPage) => provider.listDataTokens(page, perPage)),
 
     authenticate: (user, pass) => profile.authenticate(ctx, user, pass),
     reauthorize: (token, ttlSeconds) => profile.reauthorize(ctx, token, ttlSeconds),

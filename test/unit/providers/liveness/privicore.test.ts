@@ -11,12 +11,12 @@ describe('Privicore liveness', () => {
     const { token } = await provider.tokenize({ data: Buffer.from('payload'), context: 'c' });
     const writtenAt = clock.now();
     clock.advance(1000);
-    expect(await provider.dataTokenLiveness(token, writtenAt)).toEqual({ state: 'alive' });
+    expect(await provider.dataTokenLiveness(token, writtenAt, 60_000)).toEqual({ state: 'alive' });
 
     const res = await fetch(`${sim.url}/_sim/data-tokens/delete`, { method: 'POST', body: JSON.stringify({ token }) });
     expect(res.status).toBe(200);
-    clock.advance(61_000); // past the shared snapshot's ttl
-    const r = await provider.dataTokenLiveness(token, writtenAt);
+    clock.advance(61_000); // past the shared listing's age limit
+    const r = await provider.dataTokenLiveness(token, writtenAt, 60_000);
     expect(r).toMatchObject({ state: 'revoked' });
     expect(r.state === 'revoked' && r.said).toContain('no longer listed');
     expect(r.state === 'revoked' && r.said).not.toContain(token);
@@ -31,16 +31,20 @@ describe('Privicore liveness', () => {
     const b = await provider.tokenize({ data: Buffer.from('b'), context: 'c' });
     const written = clock.now();
     clock.advance(1000);
-    expect(await provider.dataTokenLiveness(a.token, written)).toEqual({ state: 'alive' });
-    expect(await makeProvider({ listings }).dataTokenLiveness(b.token, written)).toEqual({ state: 'alive' });
+    expect(await provider.dataTokenLiveness(a.token, written, 60_000)).toEqual({ state: 'alive' });
+    expect(await makeProvider({ listings }).dataTokenLiveness(b.token, written, 60_000)).toEqual({ state: 'alive' });
     expect(calls(LIST)).toBe(1);
 
     const c = await provider.tokenize({ data: Buffer.from('c'), context: 'c' });
-    expect(await provider.dataTokenLiveness(c.token, clock.now())).toEqual({ state: 'alive' });
+    expect(await provider.dataTokenLiveness(c.token, clock.now(), 60_000)).toEqual({ state: 'alive' });
     expect(calls(LIST)).toBe(2);
     // a token missing from a listing taken after it was written is gone, without another listing
-    expect(await provider.dataTokenLiveness('dtk-never-existed', written)).toMatchObject({ state: 'revoked' });
+    expect(await provider.dataTokenLiveness('dtk-never-existed', written, 60_000)).toMatchObject({ state: 'revoked' });
     expect(calls(LIST)).toBe(2);
+    // a check that allows only a younger listing fetches it again
+    clock.advance(10_000);
+    expect(await provider.dataTokenLiveness(a.token, written, 5_000)).toEqual({ state: 'alive' });
+    expect(calls(LIST)).toBe(3);
   });
 
   it('an authorization revoked out of band is replaced by a fresh login, never reported as a revoked credential', async () => {
