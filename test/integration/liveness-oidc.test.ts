@@ -122,7 +122,7 @@ describe.skipIf(skip !== undefined)(`AccessToken (oidc) liveness against Keycloa
       );
       const revoked = events.items.find((e) => e.involvedObject.name === name && e.reason === 'CredentialRevoked');
       expect(revoked?.type).toBe('Warning');
-      expect(revoked?.message).toContain(name === 'pub' ? 'userinfo: HTTP 401' : 'introspect: the server reports the access token as not active');
+      expect(revoked?.message).toContain(name === 'pub' ? 'userinfo: HTTP 4xx (invalid_token' : 'introspect: the server reports the access token as not active');
     }
     expect((await op.metrics.credentialRevoked.get()).values.find((v) => v.labels.kind === 'AccessToken')?.value).toBe(2);
 

@@ -204,7 +204,7 @@ describe('liveness checks', () => {
       const [ev] = await events('share', 'CredentialRevoked');
       expect(ev?.type).toBe('Warning');
       expect(ev?.message).toContain('the Delta Sharing server refused the bearer token');
-      expect(ev?.message).toContain('HTTP 401 (UNAUTHENTICATED)');
+      expect(ev?.message).toContain('(verify-shares: HTTP 4xx)');
       expect(ev?.message).not.toContain(bearer);
       expect(await revokedTotal('DeltaShareToken')).toBe(1);
       // the re-issue went the normal way: look at the list, rotate, download once
@@ -253,7 +253,7 @@ describe('liveness checks', () => {
       expect(condition(stalled, 'Stalled')).toMatchObject({ reason: 'TokenRefused' });
       expect(condition(stalled, 'Stalled')?.message).toContain('Request a new grant and put its access token and manage URL into Secret "grant-grant"');
       const [ev] = await events('grant', 'CredentialRevoked');
-      expect(ev?.message).toContain('HTTP 403 (Inactive Token)');
+      expect(ev?.message).toContain('HTTP 4xx: the resource server reports the access token as inactive');
       expect(await revokedTotal('AccessToken')).toBe(1);
 
       // the person: a new grant into the seed Secret (the operator reads it within a minute)

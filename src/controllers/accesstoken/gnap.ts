@@ -37,7 +37,14 @@ async function tokenRef(res: AccessToken, ctx: KindContext, reader: SecretReader
   checkEndpoint(g.walletAddressUrl, 'spec.gnap.walletAddressUrl', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
   checkEndpoint(c.manageUrl, 'the token management URL', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
   const privateKeyPem = await reader.value(g.privateKeySecretRef.name, g.privateKeySecretRef.key, 'spec.gnap.privateKeySecretRef');
-  return { manageUrl: c.manageUrl, accessToken: c.accessToken, privateKeyPem, keyId: g.keyId, walletAddressUrl: g.walletAddressUrl };
+  return {
+    manageUrl: c.manageUrl,
+    accessToken: c.accessToken,
+    privateKeyPem,
+    keyId: g.keyId,
+    walletAddressUrl: g.walletAddressUrl,
+    ...(g.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+  };
 }
 
 /**
@@ -121,7 +128,14 @@ export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
       const g = spec(res);
       checkEndpoint(g.walletAddressUrl, 'spec.gnap.walletAddressUrl', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
       const privateKeyPem = await reader.value(g.privateKeySecretRef.name, g.privateKeySecretRef.key, 'spec.gnap.privateKeySecretRef');
-      return gnap.verify({ accessToken: data.access_token, access: access.success ? access.data : [], privateKeyPem, keyId: g.keyId, walletAddressUrl: g.walletAddressUrl });
+      return gnap.verify({
+        accessToken: data.access_token,
+        access: access.success ? access.data : [],
+        privateKeyPem,
+        keyId: g.keyId,
+        walletAddressUrl: g.walletAddressUrl,
+        ...(g.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+      });
     },
   };
 }

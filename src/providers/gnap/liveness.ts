@@ -16,8 +16,8 @@ import type { GnapSigner } from './signer.js';
  * (backend open_payments/auth/middleware.ts):
  *
  * - 2xx: active, and allowed to list.
- * - 403 "Insufficient Grant": active, just not allowed to list: alive all the same.
- * - 403 "Inactive Token": revoked, expired, or its grant ended: revoked.
+ * - 403 with the description "Insufficient Grant": active, just not allowed to list: alive all the same.
+ * - 403 with the description "Inactive Token": revoked, expired, or its grant ended: revoked.
  * - 401 (introspection failed, a bad signature) and anything else prove nothing.
  *
  * It costs the wallet address document (cached) and one GET; nothing is created.
@@ -43,8 +43,8 @@ export interface GnapLivenessRequest {
   /** the grant's access rights, as the last rotation returned them */
   access: GnapAccessItem[];
   sign: GnapSigner;
-  /** removes this call's secrets from text bound for a message */
-  scrub: (text: string) => string;
+  /** the resource's consent to plain http (the egress policy's; the operator's is in the deps) */
+  allowInsecureHttp?: boolean;
 }
 
 /** One per provider: resource servers are looked up once an hour per wallet address. */
@@ -57,11 +57,15 @@ export function createGnapLiveness(deps: GnapLivenessDeps) {
   }
 
   /** The wallet address's resource server (the public wallet address document), or why not. */
-  async function resourceServerOf(wallet: string): Promise<{ url: string } | { why: string }> {
+  async function resourceServerOf(wallet: string, insecure: boolean): Promise<{ url: string } | { why: string }> {
     const now = deps.clock.now().getTime();
     const hit = resourceServers.get(wallet);
     if (hit && now - hit.atMs < RESOURCE_SERVER_TTL_MS) return hit;
-    const res = await send(deps.http, { method: 'GET', url: wallet, headers: { accept: 'application/json' }, timeoutMs: deps.timeoutMs }, where('wallet-address'));
+    const res = await send(
+      deps.http,
+      { method: 'GET', url: wallet, headers: { accept: 'application/json' }, timeoutMs: deps.timeoutMs, ...(insecure ? { allowInsecureHttp: true } : {}) },
+      where('wallet-address'),
+    );
     if (res.status !== 200) return { why: `wallet-address at ${hostOf(wallet)}: HTTP ${res.status}` };
     let doc: z.infer<typeof WalletAddressSchema>;
     try {
@@ -80,16 +84,23 @@ export function createGnapLiveness(deps: GnapLivenessDeps) {
     const { collection, wallet } = probeOf(req.access, req.walletAddressUrl);
     if (!checkUrl(wallet)) return unknown(`liveness: the wallet address ${hostOf(wallet)} is not https`);
     try {
-      const found = await resourceServerOf(wallet);
+      const insecure = req.allowInsecureHttp === true;
+      const found = await resourceServerOf(wallet, insecure);
       if ('why' in found) return unknown(found.why);
       const rs = found.url;
       if (!checkUrl(rs)) return unknown(`liveness: the resource server ${hostOf(rs)} is not https`);
       const url = `${rs}/${collection}?wallet-address=${encodeURIComponent(wallet)}&first=1`;
       const signed = await req.sign({ method: 'GET', url, accessToken: req.accessToken });
-      const res = await send(deps.http, { method: 'GET', url: signed.url, headers: signed.headers, timeoutMs: deps.timeoutMs }, where('liveness'));
+      const res = await send(
+        deps.http,
+        { method: 'GET', url: signed.url, headers: signed.headers, timeoutMs: deps.timeoutMs, ...(insecure ? { allowInsecureHttp: true } : {}) },
+        where('liveness'),
+      );
       if (res.status >= 200 && res.status < 300) return ALIVE;
-      const description = describe(res.text, req.scrub);
-      const said = `GET /${collection} at ${hostOf(rs)}: HTTP ${res.status}${description ? ` (${description})` : ''}`;
+      // Rafiki's two 403s, told apart by their description; the message names which, in our words
+      // (a server's free text is not repeated: the URL may point anywhere)
+      const description = describe(res.text);
+      const said = `GET /${collection} at ${hostOf(rs)}: HTTP ${res.status}`;
       if (res.status === 403 && /insufficient/i.test(description)) return ALIVE;
       if (res.status === 403 && /inactive/i.test(description)) return revoked(`${said}: the resource server reports the access token as inactive (revoked, expired, or its grant ended)`);
       return unknown(said);
@@ -113,10 +124,10 @@ export function probeOf(access: GnapAccessItem[], clientWallet: string): { colle
   };
 }
 
-function describe(text: string, scrub: (t: string) => string): string {
+function describe(text: string): string {
   try {
     const parsed = GnapErrorBodySchema.safeParse(JSON.parse(text));
-    return parsed.success && parsed.data.error.description ? scrub(parsed.data.error.description).slice(0, 120) : '';
+    return parsed.success ? (parsed.data.error.description ?? '') : '';
   } catch {
     return '';
   }

@@ -30,6 +30,8 @@ export interface GnapTokenRef extends GnapClientIdentity {
   manageUrl: string;
   /** the current access token value */
   accessToken: string;
+  /** the resource's consent to plain http for the manage URL (the operator's is `allowInsecureHttp` below) */
+  allowInsecureHttp?: boolean;
 }
 
 export interface GnapRevokeRequest extends GnapTokenRef {
@@ -60,6 +62,8 @@ export interface GnapLivenessCheck extends GnapClientIdentity {
   accessToken: string;
   /** the grant's access rights, as the last rotation returned them (the target Secret's `access`) */
   access: GnapAccessItem[];
+  /** the resource's consent to plain http */
+  allowInsecureHttp?: boolean;
 }
 
 export interface GnapProvider {
@@ -96,7 +100,7 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
     const sentAt = clock.now();
     const res = await send(
       http,
-      { method, url: signed.url, headers: signed.headers, timeoutMs },
+      { method, url: signed.url, headers: signed.headers, timeoutMs, ...(req.allowInsecureHttp ? { allowInsecureHttp: true } : {}) },
       { provider: GNAP_PROVIDER, call: name, ...(opts.observe ? { observe: opts.observe } : {}) },
     );
     return { res, sentAt, ctx: { ...ctx, nowMs: clock.now().getTime() } };
@@ -152,7 +156,7 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
           walletAddressUrl: req.walletAddressUrl,
           access: req.access,
           sign: signers.signerFor(req, 'liveness'),
-          scrub: scrubberFor([req.accessToken, req.privateKeyPem]),
+          ...(req.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
         });
       } catch (e) {
         return unknownFrom(e);

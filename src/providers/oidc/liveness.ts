@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OAUTH_ERROR_CODES } from '../errors.js';
 import { send, type HttpClient, type ObservedCall } from '../http.js';
 import { ALIVE, revoked, unknown, unknownFrom, type Liveness } from '../liveness.js';
 import { PROVIDER } from './errors.js';
@@ -25,6 +26,7 @@ export interface OidcLivenessCall {
   clientId: string;
   clientSecret?: string;
   clientAuthMethod?: 'client_secret_post' | 'client_secret_basic';
+  /** the resource's (and the operator's) consent to plain http:// endpoints */
   allowInsecureHttp?: boolean;
 }
 
@@ -54,7 +56,11 @@ async function introspect(c: OidcLivenessCall, url: string, accessToken: string)
     form.set('client_id', c.clientId);
     form.set('client_secret', c.clientSecret ?? '');
   }
-  const res = await send(c.http, { method: 'POST', url, headers, body: form }, { provider: PROVIDER, call, ...(c.observe ? { observe: c.observe } : {}) });
+  const res = await send(
+    c.http,
+    { method: 'POST', url, headers, body: form, ...(c.allowInsecureHttp ? { allowInsecureHttp: true } : {}) },
+    { provider: PROVIDER, call, ...(c.observe ? { observe: c.observe } : {}) },
+  );
   if (res.status !== 200) return unknown(`${call}: HTTP ${res.status}${oauthError(res.text)}`);
   let parsed: z.infer<typeof IntrospectionBody> | undefined;
   try {
@@ -70,7 +76,7 @@ async function userinfo(c: OidcLivenessCall, url: string, accessToken: string): 
   if (!allowed(url, c)) return unknown(`${call}: plain http endpoint refused (allowInsecureHttp is off)`);
   const res = await send(
     c.http,
-    { method: 'GET', url, headers: { authorization: `Bearer ${accessToken}` } },
+    { method: 'GET', url, headers: { authorization: `Bearer ${accessToken}` }, ...(c.allowInsecureHttp ? { allowInsecureHttp: true } : {}) },
     { provider: PROVIDER, call, ...(c.observe ? { observe: c.observe } : {}) },
   );
   if (res.status >= 200 && res.status < 300) return ALIVE;
@@ -84,22 +90,27 @@ function allowed(url: string, c: OidcLivenessCall): boolean {
   return url.startsWith('https://') || (c.allowInsecureHttp === true && url.startsWith('http://'));
 }
 
-/** ` (error: description)` from an OAuth error body, or '' */
+/**
+ * ` (error: description)`, only when `error` is an OAuth error code: a URL may point anywhere,
+ * and a message must not relay what some other service said (as the refresh errors do).
+ */
+function detail(error: string | undefined, description: string | undefined): string {
+  if (error === undefined || !OAUTH_ERROR_CODES.has(error)) return '';
+  return ` (${[error, description].filter(Boolean).join(': ')})`;
+}
+
+/** from an OAuth error body */
 function oauthError(text: string): string {
   try {
     const b = OAuthErrorBody.parse(JSON.parse(text));
-    const detail = [b.error, b.error_description].filter(Boolean).join(': ');
-    return detail ? ` (${detail})` : '';
+    return detail(b.error, b.error_description);
   } catch {
     return '';
   }
 }
 
-/** ` (error: description)` from a Bearer challenge (RFC 6750 §3), or '' */
+/** from a Bearer challenge (RFC 6750 §3) */
 function challenge(header: string | null): string {
   if (!header) return '';
-  const error = /error="([^"]*)"/.exec(header)?.[1];
-  const description = /error_description="([^"]*)"/.exec(header)?.[1];
-  const detail = [error, description].filter(Boolean).join(': ');
-  return detail ? ` (${detail})` : '';
+  return detail(/error="([^"]*)"/.exec(header)?.[1], /error_description="([^"]*)"/.exec(header)?.[1]);
 }

@@ -1,7 +1,9 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 import { DdsFaults, FaultRequest, type SimFault } from './faults.js';
 import { type Reply, handle, json, problem, routeOf } from './routes.js';
 import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js';
@@ -14,10 +16,9 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
  * (`{"clientId"}` or empty: every account) to revoke tokens out of band, as another tool would.
  */
 
-export interface DdsSimulatorOptions {
+export interface DdsSimulatorOptions extends SimAddress {
   /** 0 (default) picks a free port */
   port?: number;
-  host?: string;
   /** added before every vendor response */
   latencyMs?: number;
   /** the simulator's time: token TTLs, overlaps and rate-limit windows all follow it */
@@ -25,6 +26,8 @@ export interface DdsSimulatorOptions {
   /** client id → client secret; default {demo-client: demo-secret} */
   clients?: Record<string, string>;
   settings?: Partial<SimSettings>;
+  /** serve https with this key and certificate (PEM) instead of plain http */
+  tls?: { key: string; cert: string };
 }
 
 export interface DdsSimulator {
@@ -119,18 +122,19 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
     return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults, POST /_sim/revoke-all');
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     serve(req, res).catch(() => {
       if (!res.headersSent) write(res, problem(500, 'Internal Server Error', 'simulator failure'));
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? createTlsServer(opts.tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  state.baseUrl = `http://${host}:${port}`;
+  state.baseUrl = opts.tls ? `https://${host}:${port}` : simUrl(opts, port);
 
   return {
     url: state.baseUrl,

@@ -82,7 +82,7 @@ describe('OIDC liveness', () => {
     expect(await p.verify(LIVE)).toEqual({ state: 'alive' });
     const ended = await p.verify(ENDED);
     expect(ended).toMatchObject({ state: 'revoked' });
-    expect(ended.state === 'revoked' && ended.said).toBe('userinfo: HTTP 401 (invalid_token: Token verification failed): the server no longer accepts the access token');
+    expect(ended.state === 'revoked' && ended.said).toBe('userinfo: HTTP 4xx (invalid_token: Token verification failed): the server no longer accepts the access token');
     expect(await p.verify(NO_OPENID)).toMatchObject({ state: 'unknown', said: expect.stringContaining('openid scope') });
     // never a token grant: nothing was refreshed
     expect(seen.filter((s) => s.path.endsWith('/token'))).toEqual([]);
@@ -98,7 +98,7 @@ describe('OIDC liveness', () => {
     expect(await basic.verify(LIVE)).toEqual({ state: 'alive' });
     expect(seen.at(-1)?.auth).toMatch(/^Basic /);
     const wrong = provider(url, { clientSecret: 'wrong' });
-    expect(await wrong.verify(ENDED)).toMatchObject({ state: 'unknown', said: expect.stringContaining('HTTP 401') });
+    expect(await wrong.verify(ENDED)).toMatchObject({ state: 'unknown', said: 'introspect: HTTP 4xx (invalid_client)' });
     expect(seen.filter((s) => s.path.endsWith('/userinfo'))).toEqual([]);
   });
 
