@@ -170,6 +170,12 @@ export class OperatorMetrics {
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });
+  readonly livenessProviderCalls = new Counter({
+    name: 'token_operator_liveness_provider_calls_total',
+    help: 'The part of token_operator_provider_calls_total that liveness checks made, by provider: the steady-state cost of spec.liveness.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly providerCalls = new Counter({
     name: 'token_operator_provider_calls_total',
     help: 'Calls to external token APIs by provider, call and outcome (HTTP status or error class).',

@@ -85,6 +85,9 @@ const works = {
 async function checks(kind: string, result: 'alive' | 'revoked' | 'unknown'): Promise<number> {
   return (await op.metrics.livenessChecks.get()).values.find((v) => v.labels.kind === kind && v.labels.result === result)?.value ?? 0;
 }
+async function livenessCalls(): Promise<number> {
+  return (await op.metrics.livenessProviderCalls.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
 async function revokedTotal(kind: string): Promise<number> {
   return (await op.metrics.credentialRevoked.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
 }
@@ -155,6 +158,7 @@ describe('liveness checks', () => {
     const logins = privicore.state.calls['POST /profile/authenticate'] ?? 0;
     privicore.revokeAuthorizations('ops');
     const before = { dds: dds.state.log.length, gnap: gnap.state.requests.length, privicore: privicore.log.length };
+    const counted = await livenessCalls();
     requests.reset();
     await waitFor(
       'one alive check of each kind',
@@ -171,6 +175,9 @@ describe('liveness checks', () => {
       'GET /data-token/list-data-tokens',
     ]);
     expect(privicore.state.calls['POST /profile/authenticate']).toBe(logins + 1);
+    // every one of those calls is counted as a liveness call (token_operator_liveness_provider_calls_total)
+    const made = dds.state.log.length - before.dds + gnap.state.requests.length - before.gnap + privicore.log.length - before.privicore;
+    expect((await livenessCalls()) - counted).toBe(made);
     for (const name of ['share', 'grant', 'data']) expect(readySeen.get(name)?.at(-1)).toBe('True/Issued');
 
     // a resync between two checks: reconciles, but no provider call and no write

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { FLOORS } from '../../api/index.js';
 import { unknown, type Liveness } from '../../providers/liveness.js';
 import { atLeast, parseDuration } from '../../schedule/duration.js';
@@ -27,6 +28,12 @@ import type { AnyResource, CommonStatus, KindContext, KindOutcome } from './toke
  */
 
 export const DEFAULT_LIVENESS_INTERVAL = '1h';
+
+const inCheck = new AsyncLocalStorage<true>();
+/** Whether the current call runs inside a liveness check: its provider calls are counted apart (operator.ts). */
+export function duringLivenessCheck(): boolean {
+  return inCheck.getStore() === true;
+}
 /** the Ready reason (and event) while a credential found dead is being replaced */
 export const CREDENTIAL_REVOKED = 'CredentialRevoked';
 
@@ -143,7 +150,8 @@ export async function livenessStep<R extends AnyResource>(
   if (plan.action === 'Wait') return requeueBy(outcome, plan.atMs - nowMs);
 
   // an input that cannot be read (a Secret gone) proves nothing about the credential: the renewal will say
-  const result = await kind.verify(res, ctx).catch((e: unknown) => unknown(classify(e).message));
+  const verify = kind.verify.bind(kind);
+  const result = await inCheck.run(true, () => verify(res, ctx)).catch((e: unknown) => unknown(classify(e).message));
   tracker.record(uid, nowMs);
   ctx.env.metrics.livenessChecks.inc({ kind: kind.kind, result: result.state });
   const next = requeueBy(outcome, nextCheckAt(uid, intervalMs!, nowMs) - nowMs);
