@@ -25,7 +25,8 @@ import type { GnapSigner } from './signer.js';
 
 const WalletAddressSchema = z.looseObject({ resourceServer: z.url({ protocol: /^https?$/ }) });
 
-const RESOURCE_SERVER_TTL_MS = 3_600_000;
+// a wallet address document rarely changes; kept past the default one-hour interval, so a check costs one call
+const RESOURCE_SERVER_TTL_MS = 2 * 3_600_000;
 const MAX_WALLETS = 256;
 
 export interface GnapLivenessDeps {
@@ -47,7 +48,7 @@ export interface GnapLivenessRequest {
   allowInsecureHttp?: boolean;
 }
 
-/** One per provider: resource servers are looked up once an hour per wallet address. */
+/** One per provider: a wallet address's resource server is looked up once every two hours. */
 export function createGnapLiveness(deps: GnapLivenessDeps) {
   const resourceServers = new Map<string, { url: string; atMs: number }>();
   const where = (call: string) => ({ provider: GNAP_PROVIDER, call, ...(deps.observe ? { observe: deps.observe } : {}) });
