@@ -97,11 +97,11 @@ async function events(name: string, reason: string): Promise<Array<{ type: strin
   return list.items.filter((e) => e.involvedObject.name === name && e.reason === reason);
 }
 
-const ready = (plural: string, name: string, minRevision = 1) =>
+const ready = (plural: string, name: string, minRevision = 1, timeoutMs = 60_000) =>
   waitFor(`${name} Ready rev >= ${minRevision}`, async () => {
     const r = await getResource(client, plural, ns, name);
     return condition(r, 'Ready')?.status === 'True' && (statusOf(r).revision ?? 0) >= minRevision ? r : undefined;
-  }, 60_000);
+  }, timeoutMs);
 
 /** polls until `ok` (a consumer's view) holds; the time from `since`, in ms */
 async function windowUntil(what: string, since: number, ok: () => Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -214,8 +214,38 @@ describe('liveness checks', () => {
       expect(ev?.message).toContain('(verify-shares: HTTP 4xx)');
       expect(ev?.message).not.toContain(bearer);
       expect(await revokedTotal('DeltaShareToken')).toBe(1);
-      // the re-issue went the normal way: look at the list, rotate, download once
-      expect(dds.state.patchZeroCalls).toBe(0);
+      // the re-issue went the normal way: look at the list, rotate, download once (no PATCH 0 of its own)
+      expect(dds.state.log.filter((e) => e.route === 'dds-tokens.patch' && e.clientId === 'client-share')).toEqual([]);
+    }, 180_000);
+
+    it.concurrent('DeltaShareToken: only the ACTIVE token dies while the ROTATED one lives on: the two-token ceiling holds the new one back, unless the user opted in to RevokeAllAndReissue', async () => {
+      const make = async (name: string, spec: Record<string, unknown>) => {
+        await createResource(client, 'deltasharetokens', await ddsFixture(client, dds, name, { namespace: ns, spec: { ...liveness, ...spec } }));
+        await ready('deltasharetokens', name);
+        // a rotation: the first token is ROTATED for another hour
+        await client.patch(crPath('deltasharetokens', ns, name), { metadata: { annotations: { 'token-operator.io/rotate': 'r1' } } }, 'merge');
+        return ready('deltasharetokens', name, 2);
+      };
+      const [waits, forced] = await Promise.all([make('ceiling-wait', {}), make('ceiling-force', { onTokenCeiling: 'RevokeAllAndReissue' })]);
+      for (const name of ['ceiling-wait', 'ceiling-force']) {
+        await fetch(`${dds.url}/_sim/revoke-all`, { method: 'POST', body: JSON.stringify({ clientId: `client-${name}`, status: 'ACTIVE' }) });
+      }
+      const stuck = await waitFor(
+        'ceiling-wait: CredentialRevoked, waiting for the previous token',
+        async () => {
+          const r = await getResource(client, 'deltasharetokens', ns, 'ceiling-wait');
+          return condition(r, 'Rotating')?.reason === 'WaitingForTokenCeiling' ? r : undefined;
+        },
+        INTERVAL_MS + REISSUE_MARGIN_MS,
+        250,
+      );
+      expect(condition(stuck, 'Ready')).toMatchObject({ status: 'False', reason: 'CredentialRevoked' });
+      expect(condition(stuck, 'Ready')?.message).toContain('waits until the previous one expires at');
+      expect(statusOf(stuck).revision).toBe(statusOf(waits).revision);
+      const r = await ready('deltasharetokens', 'ceiling-force', statusOf(forced).revision! + 1, INTERVAL_MS + REISSUE_MARGIN_MS);
+      expect(statusOf(r).credentialRevokedTime).toBeUndefined();
+      expect(await shareStatus(client, ns, 'ceiling-force-share')).toBe(200);
+      expect(dds.state.patchZeroCalls).toBe(1); // the opted-in RevokeAllAndReissue, nothing else
     }, 180_000);
 
     it.concurrent('DataToken: its data token deleted at Privicore → CredentialRevoked within one interval, then the source exchanged anew', async () => {

@@ -1,8 +1,7 @@
 import type { AccessToken } from '../../api/index.js';
 import { isProviderError } from '../../providers/errors.js';
-import { GnapAccessItemSchema } from '../../providers/gnap/index.js';
+import { GnapAccessItemSchema, type GnapProvider, type GnapTokenRef } from '../../providers/gnap/index.js';
 import { unknown } from '../../providers/liveness.js';
-import type { GnapProvider, GnapTokenRef } from '../../providers/gnap/index.js';
 import { checkEndpoint, type SecretReader } from '../shared/inputs.js';
 import type { KindContext } from '../shared/token-reconciler.js';
 import type { Renewed, Variant } from './variant.js';

@@ -345,7 +345,7 @@ function executor<C>(v: Variant<C>) {
       return u ? persist(res, ctx, u) : undefined;
     },
     /** liveness of the credential in the target Secret (its operator-written keys), never a renewal */
-    verify: (res: AccessToken, ctx: KindContext) => v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace), ctx.secret.data),
+    verify: (res: AccessToken, ctx: KindContext) => v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes), ctx.secret.data),
     forget(uid: string) {
       unwritten.delete(uid);
       lastWritten.delete(uid);

@@ -333,7 +333,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
 
     async verify(res, ctx) {
       const status = ctx.status as DataTokenStatus;
-      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace));
+      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes));
       // The profile authorization is the operator's own (in no Secret): refused, it is replaced, not reported.
       const auth = await provider.authorizationLiveness();
       if (auth.relogged) ctx.log.warn('Privicore refused the profile authorization (revoked or expired out of band); logged in again');
