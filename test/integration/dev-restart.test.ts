@@ -16,7 +16,7 @@
  * is never touched.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,10 +63,19 @@ function expectAllAccepted(cs: CredentialCheck[]): void {
 const bearer = () => (JSON.parse(Buffer.from(JSON.parse(kubectl('get', 'secret', '-n', 'token-demo', 'zalando-dds-share', '-o', 'json')).data['config.share'], 'base64').toString()) as { bearerToken: string }).bearerToken;
 
 beforeAll(async () => {
+  // The copy shares this checkout's node_modules (a link): its set-up must never reinstall them
+  // (npm ci would empty the shared directory). They must be current, and the copy's lock file is
+  // dated before their install.
+  const installed = join(ROOT, 'node_modules', '.package-lock.json');
+  if (!existsSync(installed) || statSync(join(ROOT, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs) {
+    throw new Error('node_modules is older than package-lock.json: run npm ci first (the npm run dev copy shares node_modules)');
+  }
   copy = mkdtempSync(join(tmpdir(), 'token-operator-dev-'));
   // the checkout as it is (tracked files and new ones, with their times, so npm sees no newer lock file)
   execFileSync('bash', ['-c', `git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\\0' "$f"; done | tar --null -T - -cf - | tar -xf - -C "${copy}"`], { cwd: ROOT });
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  const before = new Date(statSync(installed).mtimeMs - 1000);
+  utimesSync(join(copy, 'package-lock.json'), before, before);
   mkdirSync(join(copy, '.cache'));
   for (const entry of readdirSync(join(ROOT, '.cache'))) {
     if (entry === 'bin' || entry.startsWith('node-v') || entry.startsWith('prometheus-')) symlinkSync(join(ROOT, '.cache', entry), join(copy, '.cache', entry));
