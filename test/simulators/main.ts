@@ -14,7 +14,13 @@ import { DEMO_CLIENT, startDdsSimulator } from './dds/server.js';
 import { startGnapSimulator } from './gnap/server.js';
 import { startPrivicoreSimulator } from './privicore/server.js';
 
-const dds = await startDdsSimulator({ port: Number(process.env.DDS_SIM_PORT ?? 18081) });
+// A second zDirect app (its own DDS account) for the templated sample (deploy/samples/templates.yaml):
+// two DeltaShareTokens on one account would rotate each other's tokens away.
+const TEMPLATES_CLIENT = { clientId: 'demo-client-2', clientSecret: 'demo-secret-2' } as const;
+const dds = await startDdsSimulator({
+  port: Number(process.env.DDS_SIM_PORT ?? 18081),
+  clients: { [DEMO_CLIENT.clientId]: DEMO_CLIENT.clientSecret, [TEMPLATES_CLIENT.clientId]: TEMPLATES_CLIENT.clientSecret },
+});
 const gnap = await startGnapSimulator({ port: Number(process.env.GNAP_SIM_PORT ?? 18083) });
 const privicore = await startPrivicoreSimulator({ port: Number(process.env.PRIVICORE_SIM_PORT ?? 18084) });
 privicore.addProfile('demo', 'demo-password');
@@ -41,7 +47,7 @@ if (out >= 0 && process.argv[out + 1]) {
 }
 
 console.log(`simulators ready
-  DDS        ${dds.url}   client_id=${DEMO_CLIENT.clientId} client_secret=${DEMO_CLIENT.clientSecret}   (state: ${dds.url}/_sim/state)
+  DDS        ${dds.url}   client_id=${DEMO_CLIENT.clientId} client_secret=${DEMO_CLIENT.clientSecret} (and ${TEMPLATES_CLIENT.clientId} / ${TEMPLATES_CLIENT.clientSecret})   (state: ${dds.url}/_sim/state)
   GNAP       ${gnap.url}   wallet=${walletAddressUrl} keyId=${keyId}   (state: ${gnap.url}/_sim/state)
   Privicore  ${privicore.url}   username=demo password=demo-password   (state: ${privicore.url}/_sim/state)`);
 

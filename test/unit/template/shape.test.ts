@@ -89,7 +89,7 @@ describe('shapeTarget: the Secret the workload reads', () => {
 });
 
 describe('helpers', () => {
-  const one = (template: string, values: Record<string, string> = oidcValues, offer: Offer = oidc) => shapeTarget(data({ k: template }), values, offer).data.k;
+  const one = (template: string, values: Record<string, string> = oidcValues, offer: Offer = oidc) => shapeTarget(data({ k: template }), values, offer).data.k!;
 
   it('base64 encodes what its section renders, text and fields alike', () => {
     expect(one('{{#base64}}user:{{access_token}}{{/base64}}')).toBe(Buffer.from(`user:${SECRET}`).toString('base64'));
