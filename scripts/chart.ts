@@ -109,8 +109,11 @@ ${chart.description}
 ## Install
 
 \`\`\`sh
-helm install token-operator charts/token-operator --namespace token-operator --create-namespace
-# or, without helm (the same objects, rendered with the defaults below):
+# the image is not published: build it from the repository root and push it to your registry
+docker build -t REGISTRY/token-operator:TAG . && docker push REGISTRY/token-operator:TAG
+helm install token-operator charts/token-operator --namespace token-operator --create-namespace \\
+  --set image.repository=REGISTRY/token-operator --set image.tag=TAG
+# or, without helm (the same objects, rendered with the defaults below; set its image first):
 kubectl apply --server-side -f deploy/token-operator.yaml
 \`\`\`
 

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 import { DdsFaults, FaultRequest, type SimFault } from './faults.js';
 import { type Reply, handle, json, problem, routeOf } from './routes.js';
 import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js';
@@ -12,10 +13,9 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
  * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`.
  */
 
-export interface DdsSimulatorOptions {
+export interface DdsSimulatorOptions extends SimAddress {
   /** 0 (default) picks a free port */
   port?: number;
-  host?: string;
   /** added before every vendor response */
   latencyMs?: number;
   /** the simulator's time: token TTLs, overlaps and rate-limit windows all follow it */
@@ -117,7 +117,7 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  state.baseUrl = `http://${host}:${port}`;
+  state.baseUrl = simUrl(opts, port);
 
   return {
     url: state.baseUrl,

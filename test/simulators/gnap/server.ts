@@ -30,8 +30,9 @@ import {
 import type { AccessItem } from '@interledger/open-payments';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 
-export interface GnapSimulatorOptions {
+export interface GnapSimulatorOptions extends SimAddress {
   /** 0 (default) picks a free port */
   port?: number;
   clock?: Clock;
@@ -428,9 +429,9 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = simUrl(opts, (server.address() as AddressInfo).port);
 
   return {
     url,

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 import {
   SimRejection,
   addProfile,
@@ -37,7 +38,7 @@ import {
  * Admin: `GET /_sim/state`, `POST /_sim/faults`, `POST /_sim/settings`, `POST /_sim/profiles`.
  */
 
-export interface PrivicoreSimulatorOptions {
+export interface PrivicoreSimulatorOptions extends SimAddress {
   port?: number;
   clock?: Clock;
   commandDelayMs?: number;
@@ -570,10 +571,9 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = simUrl(opts, (server.address() as AddressInfo).port);
 
   return {
     url: baseUrl,
