@@ -57,7 +57,7 @@ describe('the bundled operator (dist/bundle, what the image runs)', () => {
     mkdirSync(join(dir, 'kube'));
     writeExecKubeconfig(inject('kubeconfigPath'), join(dir, 'kube'));
     healthPort = await freePort();
-    op = spawn(process.execPath, [join(dir, 'app', 'main.mjs'), `--health-port=${healthPort}`, '--health-host=127.0.0.1', '--leader-elect=false', `--lease-namespace=${ns}`, `--watch-namespaces=${ns}`, '--allow-insecure-http'], {
+    op = spawn(process.execPath, [join(dir, 'app', 'main.mjs'), `--health-port=${healthPort}`, '--health-host=127.0.0.1', '--leader-elect=false', `--lease-namespace=${ns}`, `--watch-namespaces=${ns}`, '--allow-insecure-http', '--allow-loopback-egress'], {
       cwd: dir,
       env: { PATH: process.env.PATH, KUBECONFIG: join(dir, 'kube', 'config') },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -227,6 +227,8 @@ describe.skipIf(skip !== undefined)(`containers through podman (testcontainers)$
           TOKEN_OPERATOR_LEASE_NAMESPACE: ns,
           TOKEN_OPERATOR_WATCH_NAMESPACES: ns,
           TOKEN_OPERATOR_ALLOW_INSECURE_HTTP: 'true',
+          // the simulators and Keycloak listen on this host's loopback (local development only)
+          TOKEN_OPERATOR_ALLOW_LOOPBACK_EGRESS: 'true',
         })
         .withLogConsumer((stream) => stream.on('data', (d: Buffer | string) => (logs += d.toString())))
         .withWaitStrategy(Wait.forLogMessage('controllers started'))

@@ -1,4 +1,5 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
 import { type SimAddress, simUrl } from '../address.js';
@@ -23,6 +24,8 @@ export interface DdsSimulatorOptions extends SimAddress {
   /** client id → client secret; default {demo-client: demo-secret} */
   clients?: Record<string, string>;
   settings?: Partial<SimSettings>;
+  /** serve https with this key and certificate (PEM) instead of plain http */
+  tls?: { key: string; cert: string };
 }
 
 export interface DdsSimulator {
@@ -106,18 +109,19 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
     return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults');
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     serve(req, res).catch(() => {
       if (!res.headersSent) write(res, problem(500, 'Internal Server Error', 'simulator failure'));
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? createTlsServer(opts.tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  state.baseUrl = simUrl(opts, port);
+  state.baseUrl = opts.tls ? `https://${host}:${port}` : simUrl(opts, port);
 
   return {
     url: state.baseUrl,
