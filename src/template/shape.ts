@@ -198,7 +198,12 @@ export function shapeTarget(template: TargetTemplate | undefined, values: Readon
   const annotations = rendered('annotations');
   for (const [key, v] of Object.entries(labels)) {
     if (v.length > 63 || !LABEL_VALUE.test(v)) {
-      throw new TemplateError(whereOf('labels', key), undefined, 'does not render a valid label value (at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)');
+      const used = [...fieldsIn(parse(template.labels![key]!, whereOf('labels', key)))];
+      throw new TemplateError(
+        whereOf('labels', key),
+        used[0],
+        `does not render a valid label value (at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)${used.length ? `; it renders ${used.join(', ')}` : ''}`,
+      );
     }
   }
   if (Object.values(annotations).reduce((n, v) => n + v.length, 0) > MAX_ANNOTATION_CHARS) {

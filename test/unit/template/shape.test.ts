@@ -176,7 +176,8 @@ describe('a template that cannot render names the template and the field, never 
 
   it('a label that does not render a label value (an RFC 3339 time has colons) is named', () => {
     const e = failure(() => shapeTarget(data({ t: '{{access_token}}' }, { labels: { expires: '{{expires_at}}' } }), oidcValues, oidc));
-    expect(e.message).toMatch(/^spec\.target\.template\.labels\["expires"\]: does not render a valid label value/);
+    expect(e.message).toMatch(/^spec\.target\.template\.labels\["expires"\]: does not render a valid label value .*; it renders expires_at$/);
+    expect(e.field).toBe('expires_at');
     expect(e.message).not.toContain(oidcValues.expires_at);
   });
 
