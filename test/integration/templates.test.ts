@@ -135,6 +135,9 @@ function target(name: string, template: Template) {
 }
 
 const secretPath = (name: string) => `/api/v1/namespaces/${ns}/secrets/${name}`;
+/** replaces the whole template (a merge patch would merge the old template's maps into the new one) */
+const setTemplate = (plural: string, name: string, template: Template) =>
+  client.patch(crPath(plural, ns, name), [{ op: 'replace', path: '/spec/target/template', value: template }], 'json');
 type Status = { revision?: number; driftRepairs?: number; lastRestartedRevision?: number };
 const statusOf = (r: KubeObject | undefined) => (r?.status ?? {}) as Status;
 
@@ -261,7 +264,7 @@ describe.each(Object.entries(cases))('%s with a target template', (_kind, c) => 
     const revision = statusOf(await get()).revision;
     requests.reset();
     const changed: Template = { ...c.template, data: { ...c.template.data, EXTRA: 'x-{{#upper}}static{{/upper}}' } };
-    await client.patch(crPath(c.plural, ns, name), { spec: { target: { template: changed } } }, 'merge');
+    await setTemplate(c.plural, name, changed);
     const raw = await rawOf(c.plural, name);
     await holds({ ...c.expected(raw), EXTRA: 'x-STATIC' });
     await settle();
@@ -277,7 +280,7 @@ describe.each(Object.entries(cases))('%s with a target template', (_kind, c) => 
   it('a template that fails at run time: Stalled TemplateInvalid naming the key and the field, the Secret left as it was', async () => {
     const calls = c.calls();
     const before = await client.get(secretPath(out));
-    await client.patch(crPath(c.plural, ns, name), { spec: { target: { template: c.bad.template } } }, 'merge');
+    await setTemplate(c.plural, name, c.bad.template);
     const r = await waitFor(`${name} TemplateInvalid`, async () => {
       const x = await get();
       return condition(x, 'Stalled')?.reason === 'TemplateInvalid' ? x : undefined;
@@ -295,16 +298,14 @@ describe.each(Object.entries(cases))('%s with a target template', (_kind, c) => 
     expect((await client.get(secretPath(out))).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     expect(c.calls()).toBe(calls);
     // fixed: the Secret is shaped again, still without a provider call
-    await client.patch(crPath(c.plural, ns, name), { spec: { target: { template: c.template } } }, 'merge');
+    await setTemplate(c.plural, name, c.template);
     await holds(c.expected(raw));
     await waitFor(`${name} Ready again`, async () => condition(await get(), 'Ready')?.status === 'True');
     expect(c.calls()).toBe(calls);
   });
 
   it('admission refuses a template naming a field the kind does not have, naming the key and the tag', async () => {
-    const e = await client
-      .patch(crPath(c.plural, ns, name), { spec: { target: { template: { data: { MY_TOKEN: 'Bearer {{token}}' } } } } }, 'merge')
-      .then(() => undefined, (x: unknown) => x);
+    const e = await setTemplate(c.plural, name, { data: { MY_TOKEN: 'Bearer {{token}}' } }).then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(KubeApiError);
     expect((e as KubeApiError).status).toBe(422);
     expect((e as KubeApiError).message).toContain('spec.target.template.data[MY_TOKEN]');
@@ -323,7 +324,7 @@ describe.each(Object.entries(cases))('%s with a target template', (_kind, c) => 
     expect(raw[c.changes]).toBeTruthy();
     expect(await client.find(secretPath(`${late}-out`))).toBeUndefined();
     const calls = c.calls();
-    await client.patch(crPath(c.plural, ns, late), { spec: { target: { template: c.template } } }, 'merge');
+    await setTemplate(c.plural, late, c.template);
     const written = await waitFor(`${late}-out written`, async () => {
       const data = await getSecretData(client, ns, `${late}-out`);
       return data && JSON.stringify(Object.entries(data).sort()) === JSON.stringify(Object.entries(c.expected(raw)).sort()) ? data : undefined;

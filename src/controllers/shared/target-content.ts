@@ -2,6 +2,9 @@ import { TEMPLATE_FIELDS, type TargetTemplate } from '../../api/index.js';
 import { checkTemplate, shapeTarget, templateDigest, TemplateError, type Offer } from '../../template/shape.js';
 import { ReconcileError } from './failures.js';
 import type { TargetContent } from './ownership.js';
+import type { SecretState } from './secret-state.js';
+import { readStateSecret } from './state-secret.js';
+import type { KubeClient } from '../../runtime/kube-client.js';
 
 /**
  * The one place where a credential's fields become the target Secret's content
@@ -77,4 +80,14 @@ export function checkTargetTemplate(res: Shapeable): void {
 /** Was the target Secret rendered from another template than the spec's (or from none)? Free: reads the cached Secret's annotations. */
 export function templateChanged(res: Shapeable, secretAnnotations: Record<string, string> | undefined): boolean {
   return secretAnnotations?.[TEMPLATE_ANNOTATION] !== templateDigest(res.spec.target.template);
+}
+
+/**
+ * The credential's own fields, for a step that needs them again (verifying a profile): the target
+ * Secret's keys when it holds them as they are, else the state Secret's copy (one GET; a
+ * templated Secret's keys are the template's). Undefined when neither has them.
+ */
+export async function credentialFields(client: KubeClient, namespace: string, ownerUid: string, secret: SecretState): Promise<Record<string, string> | undefined> {
+  if (secret.exists && secret.owned && !secret.templated) return secret.data;
+  return (await readStateSecret(client, namespace, ownerUid))?.data;
 }
