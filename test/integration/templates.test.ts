@@ -10,6 +10,7 @@
  * minting again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEMPLATE_FIELDS } from '../../src/api/index.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../src/runtime/kube-client.js';
 import { ManualClock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
@@ -42,7 +43,7 @@ const clock = new ManualClock('2026-11-23T10:00:00Z');
 const requests = new RequestCounter();
 const DEBOUNCE_MS = 1000;
 
-type Template = { mergePolicy?: 'Replace' | 'Merge'; data: Record<string, string>; labels?: Record<string, string>; annotations?: Record<string, string> };
+type Template = { mergePolicy?: 'Replace' | 'Merge'; type?: string; data: Record<string, string>; labels?: Record<string, string>; annotations?: Record<string, string> };
 type Raw = Record<string, string>;
 
 interface Case {
@@ -141,11 +142,16 @@ const setTemplate = (plural: string, name: string, template: Template) =>
 type Status = { revision?: number; driftRepairs?: number; lastRestartedRevision?: number };
 const statusOf = (r: KubeObject | undefined) => (r?.status ?? {}) as Status;
 
+/** every credential value seen (the fields each kind marks secret): none may reach a log line or an event */
+const secretsSeen = new Set<string>();
+
 /** the credential's own fields, as the operator keeps them in its state Secret */
 async function rawOf(plural: string, name: string): Promise<Raw> {
-  const uid = (await getResource(client, plural, ns, name))!.metadata!.uid!;
-  const text = (await getSecretData(client, ns, `token-operator-state-${uid}`))?.['state.json'];
-  return (JSON.parse(text!) as { data: Raw }).data;
+  const r = (await getResource(client, plural, ns, name))!;
+  const text = (await getSecretData(client, ns, `token-operator-state-${r.metadata!.uid!}`))?.['state.json'];
+  const raw = (JSON.parse(text!) as { data: Raw }).data;
+  for (const [f, v] of Object.entries(raw)) if (TEMPLATE_FIELDS[r.kind!]?.[f]?.secret) secretsSeen.add(v);
+  return raw;
 }
 
 /** a consumer reading every key as an environment variable */
@@ -332,5 +338,56 @@ describe.each(Object.entries(cases))('%s with a target template', (_kind, c) => 
     await waitFor(`${late} Ready`, async () => condition(await getResource(client, c.plural, ns, late), 'Ready')?.status === 'True');
     expect(c.calls()).toBe(calls);
     if (c.works) expect(await c.works(written)).toBe(true);
+  });
+});
+
+describe('the Secret type a template sets', () => {
+  const name = 'typed';
+  const basicAuth: Template = { type: 'kubernetes.io/basic-auth', data: { username: 'reports', password: '{{data_token}}' } };
+  const calls = () => cases['DataToken (source, Merge)']!.calls();
+
+  it('is set when the operator creates the Secret; another type later stalls until the Secret is deleted, then it is created again from the state Secret', async () => {
+    await cases['DataToken (source, Merge)']!.create(name, basicAuth);
+    const out = `${name}-out`;
+    const created = await waitFor(`${out} created`, () => client.find(secretPath(out)));
+    expect((created as { type?: string }).type).toBe('kubernetes.io/basic-auth');
+    const raw = await rawOf('datatokens', name);
+    expect(await getSecretData(client, ns, out)).toEqual({ username: 'reports', password: raw.data_token });
+    await waitFor(`${name} Ready`, async () => condition(await getResource(client, 'datatokens', ns, name), 'Ready')?.status === 'True');
+    const before = calls();
+
+    await setTemplate('datatokens', name, { ...basicAuth, type: 'example.com/data-token' });
+    const r = await waitFor(`${name} TemplateInvalid`, async () => {
+      const x = await getResource(client, 'datatokens', ns, name);
+      return condition(x, 'Stalled')?.reason === 'TemplateInvalid' ? x : undefined;
+    });
+    expect(condition(r, 'Stalled')?.message).toContain(`Secret "${out}" has type kubernetes.io/basic-auth and spec.target.template asks for example.com/data-token`);
+    expect(condition(r, 'Stalled')?.message).toContain('Delete the Secret');
+    expect((await client.get(secretPath(out))).metadata?.resourceVersion).toBe(created.metadata?.resourceVersion);
+
+    await client.delete(secretPath(out));
+    clock.advance(61_000); // the first refusal's back-off
+    op.enqueueAll();
+    const again = await waitFor(`${out} created again with the new type`, async () => {
+      const x = await client.find(secretPath(out));
+      return (x as { type?: string } | undefined)?.type === 'example.com/data-token' ? x : undefined;
+    });
+    expect(await getSecretData(client, ns, out)).toEqual({ username: 'reports', password: raw.data_token });
+    expect(again.metadata?.annotations?.['token-operator.io/revision']).toBe(String(statusOf(r).revision));
+    await waitFor(`${name} Ready again`, async () => condition(await getResource(client, 'datatokens', ns, name), 'Ready')?.status === 'True');
+    expect(calls()).toBe(before);
+  });
+});
+
+describe('secrets stay secret', () => {
+  it('no credential value in the operator\'s logs or in the events of the namespace', async () => {
+    expect(secretsSeen.size).toBeGreaterThan(5);
+    const events = JSON.stringify((await client.list<KubeObject>(`/api/v1/namespaces/${ns}/events`)).items);
+    for (const v of secretsSeen) {
+      expect(op.logs.text.includes(v), 'a credential in the logs').toBe(false);
+      expect(events.includes(v), 'a credential in an event').toBe(false);
+    }
+    expect(events).toContain('TemplateInvalid');
+    expect(events).toContain('TemplateApplied');
   });
 });

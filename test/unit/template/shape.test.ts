@@ -7,6 +7,7 @@ import {
   templatePattern,
   type TargetTemplate,
 } from '../../../src/api/index.js';
+import { thrown } from '../../support/thrown.js';
 import { MAX_RENDERED_CHARS, TemplateError, checkTemplate, shapeTarget, templateDigest, type Offer } from '../../../src/template/shape.js';
 
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.s1gnature-VALUE';
@@ -26,16 +27,7 @@ const ddsValues = {
 
 const data = (d: Record<string, string>, more: Partial<TargetTemplate> = {}): TargetTemplate => ({ data: d, ...more });
 
-/** The TemplateError a shape throws (fails the test when it does not throw one). */
-function failure(fn: () => unknown): TemplateError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TemplateError) return e;
-    throw e;
-  }
-  expect.fail('expected a TemplateError');
-}
+const failure = (fn: () => unknown) => thrown(TemplateError, fn);
 
 describe('shapeTarget: the Secret the workload reads', () => {
   it('without a template writes the default keys', () => {
