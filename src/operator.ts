@@ -248,7 +248,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     // the address is for the administrator; status names the host only
     onDenied: (d) => logger.warn({ host: d.host, rule: d.rule, ...(d.address ? { address: d.address } : {}) }, 'egress refused'),
   };
-  if (deps.globalEgress) installGlobalDispatcher(egressAgent(egressOptions));
+  if (deps.globalEgress) await installGlobalDispatcher(egressAgent(egressOptions));
   const unfenced = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps }, egress: egressOptions });
   const http: HttpClient = elector
     ? async (req) => {

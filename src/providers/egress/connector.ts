@@ -1,7 +1,9 @@
 import { Resolver as DnsResolver, lookup } from 'node:dns/promises';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
+import buildConnectorModule from 'undici/lib/core/connect.js';
+import AgentModule from 'undici/lib/dispatcher/agent.js';
+import Dispatcher1WrapperModule from 'undici/lib/dispatcher/dispatcher1-wrapper.js';
 import { EgressDenied, type EgressPolicy } from './policy.js';
 
 /**
@@ -41,12 +43,12 @@ export interface EgressAgentOptions {
 
 // undici's connector and agent, not its whole index: the index also loads fetch, caches and
 // WebSocket (about 11 MiB more resident memory; the operator's budget is counted in MiB).
-const require = createRequire(import.meta.url);
-const buildConnector = require('undici/lib/core/connect.js') as typeof BuildConnector;
-const Agent = require('undici/lib/dispatcher/agent.js') as new (opts: object) => Dispatcher;
+// Static imports by path, not require(): the bundle (scripts/bundle.mjs) must see them.
+const buildConnector = buildConnectorModule as typeof BuildConnector;
+const Agent = AgentModule as new (opts: object) => Dispatcher;
 // Node's own fetch is built on an older undici whose handlers speak dispatcher API 1; this
 // adapter (the one undici's setGlobalDispatcher installs for it) lets it drive our agent.
-const Dispatcher1Wrapper = require('undici/lib/dispatcher/dispatcher1-wrapper.js') as new (d: Dispatcher) => Dispatcher;
+const Dispatcher1Wrapper = Dispatcher1WrapperModule as new (d: Dispatcher) => Dispatcher;
 
 type ConnectOptions = BuildConnector.Options;
 type Callback = BuildConnector.Callback;
@@ -114,8 +116,8 @@ export function egressAgent(opts: EgressAgentOptions): Dispatcher {
  * Makes `dispatcher` the one every fetch in the process uses when it names none: a library that
  * calls fetch itself, past our HttpClient, still meets the policy at connect time.
  */
-export function installGlobalDispatcher(dispatcher: Dispatcher): void {
+export async function installGlobalDispatcher(dispatcher: Dispatcher): Promise<void> {
   // loaded here, not above: loading it installs a default global dispatcher of its own
-  const { setGlobalDispatcher } = require('undici/lib/global.js') as { setGlobalDispatcher(d: Dispatcher): void };
+  const { setGlobalDispatcher } = (await import('undici/lib/global.js')).default as { setGlobalDispatcher(d: Dispatcher): void };
   setGlobalDispatcher(dispatcher);
 }
