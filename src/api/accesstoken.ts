@@ -21,7 +21,12 @@ export const ACCESS_TOKEN = { kind: 'AccessToken', plural: 'accesstokens', singu
  */
 export const ACCESS_TOKEN_FIELDS = {
   access_token: { secret: true, description: 'the access token' },
-  token_type: { secret: false, description: 'the token type the server named, e.g. Bearer', only: { path: 'oidc', says: 'spec.oidc' } },
+  token_type: {
+    secret: false,
+    description: 'the token type the server named, e.g. Bearer',
+    // every OAuth2 grant has one; GNAP does not
+    only: { path: 'gnap', absent: true, says: 'an OAuth2 grant (not spec.gnap)' },
+  },
   expires_at: { secret: false, description: 'when the access token expires (RFC 3339)' },
   refresh_token: {
     secret: true,

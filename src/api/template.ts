@@ -21,13 +21,14 @@ export const TEMPLATE_HELPERS = {
 export type TemplateHelper = keyof typeof TEMPLATE_HELPERS;
 
 /**
- * A spec field that must hold for a credential field to exist: `path` is set (below spec), or,
- * with `equals`, has that value. One description drives both the admission rule and the check
- * at run time.
+ * A spec field that must hold for a credential field to exist: `path` is set (below spec); with
+ * `equals`, has that value; with `absent`, is not set (e.g. "any provider block but gnap"). One
+ * description drives both the admission rule and the check at run time.
  */
 export interface FieldCondition {
   path: string;
   equals?: boolean;
+  absent?: true;
   /** what a person reads in a message, e.g. "spec.oidc.exposeRefreshToken: true" */
   says: string;
 }
@@ -146,6 +147,7 @@ function mentions(map: string, field: string): string {
 }
 
 function conditionCel(c: FieldCondition): string {
+  if (c.absent) return `!has(self.${c.path})`;
   const parts = c.path.split('.');
   const guards = parts.map((_, i) => `has(self.${parts.slice(0, i + 1).join('.')})`);
   return [...guards, ...(c.equals !== undefined ? [`self.${c.path} == ${c.equals}`] : [])].join(' && ');
@@ -286,8 +288,9 @@ export type TargetTemplate = {
 export function conditionHolds(c: FieldCondition, spec: unknown): boolean {
   let node: unknown = spec;
   for (const p of c.path.split('.')) {
-    if (node === null || typeof node !== 'object') return false;
+    if (node === null || typeof node !== 'object') return c.absent === true;
     node = (node as Record<string, unknown>)[p];
   }
+  if (c.absent) return node === undefined;
   return c.equals === undefined ? node !== undefined : node === c.equals;
 }

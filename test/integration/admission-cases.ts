@@ -290,7 +290,7 @@ bad(AT, 'template delimiter change', tpl({ t: '{{=<% %>=}}<% access_token %>' })
 bad(AT, 'template helper used as a value', tpl({ t: '{{base64}}' }), 'spec.target.template.data[t]', `${TAG} at "{{base64}}"`);
 bad(AT, 'template inverted helper', tpl({ t: '{{^json}}x{{/json}}' }), 'spec.target.template.data[t]', TAG);
 bad(AT, 'template section never closed', tpl({ t: '{{#base64}}{{access_token}}' }), 'spec.target.template.data[t]', 'must be closed by');
-bad(AT, 'template: gnap has no token_type', tpl({ t: '{{token_type}} {{access_token}}' }), 'spec.target.template', 'token_type, which AccessToken offers only with spec.oidc', gnapSpec());
+bad(AT, 'template: gnap has no token_type', tpl({ t: '{{token_type}} {{access_token}}' }), 'spec.target.template', 'token_type, which AccessToken offers only with an OAuth2 grant (not spec.gnap)', gnapSpec());
 bad(AT, 'template: refresh token without exposeRefreshToken (least exposure)', tpl({ REFRESH: '{{refresh_token}}' }), 'spec.target.template', 'refresh_token, which AccessToken offers only with spec.oidc.exposeRefreshToken: true');
 bad(AT, 'template: refresh token in a section with exposeRefreshToken false', { ...tpl({ r: '{{#refresh_token}}yes{{/refresh_token}}' }), 'spec.oidc.exposeRefreshToken': false }, 'spec.target.template', 'exposeRefreshToken: true');
 bad(DT, 'template: source mode has no data', tpl({ d: '{{data}}' }), 'spec.target.template', 'data, which DataToken offers only with spec.tokenRef');

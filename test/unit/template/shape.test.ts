@@ -141,7 +141,7 @@ describe('a template that cannot render names the template and the field, never 
     ['a dotted lookup', data({ t: '{{access_token.length}}' }), oidc, 'access_token.length', /unknown field "access_token\.length"/],
     ['an Object.prototype name', data({ t: '{{constructor}}' }), oidc, 'constructor', /unknown field "constructor"/],
     ['__proto__', data({ t: '{{#__proto__}}x{{/__proto__}}' }), oidc, '__proto__', /unknown field "__proto__"/],
-    ['a field of another mode (gnap has no token_type)', data({ t: '{{token_type}}' }), gnap, 'token_type', /the field token_type exists only with spec\.oidc/],
+    ['a field of another mode (gnap has no token_type)', data({ t: '{{token_type}}' }), gnap, 'token_type', /the field token_type exists only with an OAuth2 grant \(not spec\.gnap\)/],
     ['the refresh token without exposeRefreshToken', data({ t: '{{refresh_token}}' }), oidc, 'refresh_token', /exists only with spec\.oidc\.exposeRefreshToken: true/],
     ['tokenRef mode has no data_token', data({ t: '{{data_token}}' }), tokenRef, 'data_token', /exists only with spec\.source/],
     ['a credential in an annotation', data({ t: '{{access_token}}' }, { annotations: { 'example.com/t': '{{access_token}}' } }), oidc, 'access_token', /annotations\["example\.com\/t"\]: the field access_token is a credential: labels and annotations may use only token_type, expires_at, access/],
