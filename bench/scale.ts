@@ -17,6 +17,9 @@
  *  - fairness: --herd more tokens in ONE namespace asked to rotate at once, then, with that herd
  *    queued, one token of each kind in a second namespace: how long the second namespace's
  *    rotations took (fair reconcile slots: a few reconciles, not the whole herd).
+ * With --template every token's target Secret is shaped by a spec.target.template (TEMPLATES
+ * below: env vars, a config file, an Authorization header, an annotation), and a sample of the
+ * Secrets is checked to hold exactly the templated keys.
  * Prints a table. Not part of `npm test`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -80,6 +83,27 @@ const MALLOC_ARENA_MAX = Number(arg('malloc-arena-max', String(shippedArenas)));
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
+/** --template: a spec.target.template on every token, per kind (the README's common shapes, with helpers) */
+const TEMPLATE = process.argv.includes('--template');
+const TEMPLATES = {
+  dds: {
+    data: {
+      DELTA_SHARING_TOKEN: '{{bearerToken}}',
+      'profile.share': '{{{config.share}}}',
+      authorization: 'Bearer {{bearerToken}}',
+      'client.json': '{"endpoint": {{#json}}{{endpoint}}{{/json}}, "token": {{#json}}{{bearerToken}}{{/json}}}',
+    },
+    annotations: { 'bench.example.com/expires': '{{expirationTime}}' },
+  },
+  gnap: {
+    data: { ACCESS_TOKEN: '{{access_token}}', authorization: 'GNAP {{access_token}}', 'client.json': '{"token": {{#json}}{{access_token}}{{/json}}}' },
+    annotations: { 'bench.example.com/expires': '{{expires_at}}' },
+  },
+  datatoken: {
+    mergePolicy: 'Merge',
+    data: { REPORT_TOKEN: '{{data_token}}', 'token.b64': '{{#base64}}{{data_token}}{{/base64}}', CONTEXT: '{{#upper}}{{context}}{{/upper}}' },
+  },
+} as const;
 
 interface Row {
   n: number;
@@ -187,7 +211,7 @@ async function seed(client: KubeClient, sims: Sims, { ns, name, kind }: Item): P
 
 function tokenObject(sims: Sims, { ns, name, kind }: Item): KubeObject {
   const base = { apiVersion: 'token-operator.io/v1alpha1', kind: KIND_INFO[kind].kind, metadata: { name } };
-  const target = { secretName: `${name}${KIND_INFO[kind].targetSuffix}` };
+  const target = { secretName: `${name}${KIND_INFO[kind].targetSuffix}`, ...(TEMPLATE ? { template: TEMPLATES[kind] } : {}) };
   switch (kind) {
     case 'dds':
       return {
@@ -421,6 +445,24 @@ async function floorCalls(sims: Sims): Promise<Partial<Record<Kind, () => Promis
   return calls;
 }
 
+/** --template: a sample of the target Secrets (30 per kind) holds exactly the keys its template names (Merge: plus the default keys). */
+async function checkTemplated(client: KubeClient, items: Item[]): Promise<string> {
+  const sample = KINDS.flatMap((k) => items.filter((it) => it.kind === k).slice(0, 30));
+  let good = 0;
+  const bad: string[] = [];
+  await pool(sample, 16, async ({ ns, name, kind }) => {
+    const secret = await client.find<KubeObject & { data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/${name}${KIND_INFO[kind].targetSuffix}`);
+    const t = TEMPLATES[kind];
+    const keys = Object.keys(secret?.data ?? {});
+    const want = Object.keys(t.data);
+    const ok = want.every((k) => keys.includes(k)) && ('mergePolicy' in t || keys.length === want.length) && !!secret?.metadata?.annotations?.['token-operator.io/template'];
+    if (ok) good++;
+    else bad.push(`${ns}/${name}: ${keys.join(',')}`);
+  });
+  if (bad.length) throw new Error(`--template: ${bad.length} of ${sample.length} Secrets do not hold their templated keys, e.g. ${bad.slice(0, 3).join('; ')}`);
+  return `${good} of ${sample.length} sampled Secrets hold exactly their templated keys`;
+}
+
 async function floor(client: KubeClient, sims: Sims, items: Item[]): Promise<number> {
   const calls = await floorCalls(sims);
   const started = performance.now();
@@ -635,6 +677,7 @@ async function runSize(n: number): Promise<Row> {
     console.error(`[n=${n}] Ready by kind ${JSON.stringify(tracker.readyByPlural())}; provider calls by simulator ${providerLogs(sims).map((l) => `${l.sim}:${l.length}`).join(' ')}`);
     console.error(`[n=${n}] where a reconcile's time goes (means): ${latencyMeans(converged)}`);
     console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s; RSS peak ${procStatus(op.pid!).hwm.toFixed(0)} MiB, heap peak used ${peakHeap.toFixed(0)} / committed ${peakHeapTotal.toFixed(0)} MiB`);
+    if (TEMPLATE) console.error(`[n=${n}] templates: ${await checkTemplated(client, opItems)}`);
 
     // steady state: let status writes that raced with the last Ready check settle, then restart
     // the operator with the short resync period and count from its start: its first pass over
@@ -750,7 +793,7 @@ const rows: Row[] = [];
 for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
-console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${CONVERGE_RESYNC}s while converging and ${RESYNC}s after a restart for steady state and herd, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
+console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; ${TEMPLATE ? 'a spec.target.template on every token; ' : ''}workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${CONVERGE_RESYNC}s while converging and ${RESYNC}s after a restart for steady state and herd, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
 console.log('| tokens | operator s | floor s | ratio | design floor s | operator / design floor | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls (besides liveness) | liveness checks / calls in the window (calls/s, max in any 1 s) | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) | CPU s design floor run (API server / sim+client) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

@@ -236,7 +236,8 @@ export const CreationPolicy = z.enum(['Owner', 'Merge', 'Orphan']).meta({
     'claimant: a Secret another token resource writes, or reads as an input, is refused (SecretClaimedByOther).',
 });
 
-export function target(description: string) {
+/** spec.target of a kind; `template` is the kind's spec.target.template schema (template.ts). */
+export function target<T extends z.ZodType>(description: string, template: T) {
   return z
     .object({
       secretName: ObjectName.meta({ description: 'The Secret to write, in the same namespace (see creationPolicy for who owns it).' }),
@@ -250,8 +251,16 @@ export function target(description: string) {
           'Only workloads whose pod template uses the Secret (a secret or projected volume, envFrom, or env valueFrom) are restarted; ' +
           'any other is refused and named in the RolloutRestarted condition.',
       }),
+      template: template.optional(),
     })
-    .meta({ description });
+    .meta({
+      description,
+      ...rules({
+        rule: "!has(self.template) || !has(self.template.type) || !has(self.creationPolicy) || self.creationPolicy != 'Merge'",
+        message: 'template.type cannot be set with creationPolicy Merge: the operator never changes the type of a Secret it did not create',
+        fieldPath: '.template.type',
+      }),
+    });
 }
 
 const DELETION_POLICY =

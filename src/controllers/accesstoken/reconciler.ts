@@ -158,12 +158,13 @@ function executor<C>(v: Variant<C>) {
 
   /**
    * The live credential the operator keeps: the state Secret's private part (one GET, at renewal
-   * and revoke only); from older versions, or with exposeRefreshToken, the target Secret's copy.
+   * and revoke only); from older versions, or with exposeRefreshToken, the target Secret's copy
+   * (not a templated one: its keys are the template's).
    */
   async function kept(res: AccessToken, ctx: KindContext): Promise<C | undefined> {
     const priv = await readPrivate(ctx.env.client, res.metadata.namespace, res.metadata.uid);
     const fromState = priv ? v.fromPrivate(priv) : undefined;
-    return fromState ?? (ctx.secret.exists && ctx.secret.owned ? v.fromPrivate(ctx.secret.data) : undefined);
+    return fromState ?? (ctx.secret.exists && ctx.secret.owned && !ctx.secret.templated ? v.fromPrivate(ctx.secret.data) : undefined);
   }
 
   /** Stores a credential the provider just handed out, before anything else about the answer is checked. */

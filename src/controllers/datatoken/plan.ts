@@ -53,7 +53,7 @@ export function planDataToken(res: DataToken, secret: SecretState, sourceHmac: s
     if (sourceHmac !== status.sourceHMAC) return { action: 'Tokenize', reason: 'SourceChanged', ...withRequest };
     if (status.credentialRevokedTime) return { action: 'Tokenize', reason: 'CredentialRevoked', ...withRequest };
     if (requested) return { action: 'Tokenize', reason: 'RotateRequested', rotateRequest };
-    if (!secret.exists || secret.data[KEYS.dataToken] !== status.tokenId) return { action: 'RestoreSecret', reason: 'SecretLost' };
+    if (!secret.exists || heldToken(secret) !== status.tokenId) return { action: 'RestoreSecret', reason: 'SecretLost' };
     if (revoke && replaced.length) return { action: 'RemoveReplaced', tokens: replaced };
     return { action: 'Wait' };
   }
@@ -62,11 +62,20 @@ export function planDataToken(res: DataToken, secret: SecretState, sourceHmac: s
   if (sourceHmac !== status.sourceHMAC) return { action: 'Resolve', reason: 'TokenChanged', ...withRequest };
   if (status.credentialRevokedTime) return { action: 'Resolve', reason: 'CredentialRevoked', ...withRequest };
   if (requested) return { action: 'Resolve', reason: 'RotateRequested', rotateRequest };
-  if (!secret.exists || secret.data[KEYS.data] === undefined) return { action: 'Resolve', reason: 'SecretLost' };
+  if (!secret.exists || (!secret.templated && secret.data[KEYS.data] === undefined)) return { action: 'Resolve', reason: 'SecretLost' };
   const next = nextRefreshTime(res, new Date(status.lastRotationTime), status.revision ?? 0);
   if (next <= now) return { action: 'Resolve', reason: 'RotationDue' };
   if (revoke && replaced.length) return { action: 'RemoveReplaced', tokens: replaced };
   return { action: 'Wait', next };
+}
+
+/**
+ * The data token the Secret holds: its data_token key, or, when a template shaped the Secret
+ * (its keys are then the template's), the token id the operator wrote beside it. Drift of the
+ * templated keys themselves is drift repair's (drift.ts).
+ */
+function heldToken(secret: SecretState): string | undefined {
+  return secret.templated ? secret.tokenId : secret.data[KEYS.dataToken];
 }
 
 /**

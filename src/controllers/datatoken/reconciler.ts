@@ -116,7 +116,9 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
     if (hmac) status.sourceHMAC = hmac;
     const handled = annotations[ANNOTATIONS.rotateRequest];
     if (handled) status.lastHandledRotateRequest = handled;
-    status.tokenOrigin = ctx.secret.data[KEYS.dataToken] !== undefined ? 'Tokenized' : 'Referenced';
+    // a templated Secret's keys are the template's: the mode says which it was
+    const tokenized = ctx.secret.templated ? res.spec.source !== undefined : ctx.secret.data[KEYS.dataToken] !== undefined;
+    status.tokenOrigin = tokenized ? 'Tokenized' : 'Referenced';
     status.secretHMAC = dataHmac(ctx.env.hmacKey, ctx.secret.data);
     if (before.origin === 'Tokenized' && before.tokenId && before.tokenId !== status.tokenId) queueRemoval(res, ctx, before.tokenId);
     ctx.log.info({ revision: status.revision }, 'adopted a Secret written before an interrupted status update');

@@ -10,6 +10,7 @@ import { ReconcileError } from '../shared/failures.js';
 import { SecretReader, checkEndpoint } from '../shared/inputs.js';
 import { CREDENTIAL_REVOKED } from '../shared/liveness.js';
 import { dataHmac } from '../shared/secret-state.js';
+import { credentialFields } from '../shared/target-content.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
 import { planDeltaShareToken, type DdsPlan, type IssueReason } from './plan.js';
@@ -231,9 +232,11 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
         }
         case 'Wait':
           return readyOutcome(res, ctx, plan.nextRotation, readyReasonOf(ctx));
-        case 'Verify':
-          await verify(res, ctx, { endpoint: ctx.secret.data.endpoint ?? '', bearerToken: ctx.secret.data.bearerToken ?? '' });
+        case 'Verify': {
+          const fields = (await credentialFields(ctx.env.client, res.metadata.namespace, res.metadata.uid, ctx.secret)) ?? {};
+          await verify(res, ctx, { endpoint: fields.endpoint ?? '', bearerToken: fields.bearerToken ?? '' });
           return readyOutcome(res, ctx, plan.nextRotation, 'Issued');
+        }
         case 'WaitForCeiling': {
           const valid = ctx.status.expirationTime !== undefined && Date.parse(ctx.status.expirationTime) > ctx.now.getTime();
           const message = `rotation (${plan.reason}) waits until the previous token expires at ${plan.until.toISOString()}: DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to force it, with downtime)`;

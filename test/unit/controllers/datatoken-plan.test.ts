@@ -162,3 +162,32 @@ describe('nextRefreshTime', () => {
     expect(nextRefreshTime(res, last, 1)).toEqual(new Date('2026-11-24T03:00:00Z'));
   });
 });
+
+describe('planDataToken: a Secret shaped by spec.target.template', () => {
+  // its keys are the template's: the token id the operator wrote beside them says which token it holds
+  const templated = (tokenId: string, data: Record<string, string> = { REPORT_TOKEN: 'whatever the template made' }): SecretState => ({
+    exists: true,
+    owned: true,
+    revision: 1,
+    tokenId,
+    data,
+    templated: true,
+  });
+
+  it('source mode: the current token, without a data_token key, is no reason to restore (steady state)', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated(TOKEN), HMAC, NOW)).toEqual({ action: 'Wait' });
+  });
+
+  it('source mode: a templated key named data_token is the template\'s, not the token', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated(TOKEN, { data_token: TOKEN.toUpperCase() }), HMAC, NOW)).toEqual({ action: 'Wait' });
+  });
+
+  it('source mode: a Secret holding another token is restored, templated or not', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated('dtk-old'), HMAC, NOW)).toEqual({ action: 'RestoreSecret', reason: 'SecretLost' });
+  });
+
+  it('tokenRef mode: no data key is no reason to download again; a missing Secret still is', () => {
+    expect(planDataToken(dt(TOKEN_REF, resolved), templated(TOKEN), HMAC, NOW)).toMatchObject({ action: 'Wait' });
+    expect(planDataToken(dt(TOKEN_REF, resolved), none, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'SecretLost' });
+  });
+});
