@@ -249,6 +249,25 @@ describe('liveness checks', () => {
       expect(dds.state.patchZeroCalls).toBe(1); // the opted-in RevokeAllAndReissue, nothing else
     }, 180_000);
 
+    it.concurrent('DeltaShareToken with spec.target.template (the target holds other keys): checked all the same, and replaced', async () => {
+      const spec = { ...liveness, target: { secretName: 'shaped-share', template: { data: { 'sharing.token': '{{bearerToken}}' } } } };
+      await createResource(client, 'deltasharetokens', await ddsFixture(client, dds, 'shaped', { namespace: ns, spec }));
+      const r1 = await ready('deltasharetokens', 'shaped');
+      const shaped = async () => {
+        const token = (await getSecretData(client, ns, 'shaped-share'))?.['sharing.token'];
+        return (await fetch(`${dds.url}/delta-sharing/shares?maxResults=1`, { headers: { authorization: `Bearer ${token ?? ''}` } })).status === 200;
+      };
+      expect(await shaped()).toBe(true);
+      const t0 = Date.now();
+      await fetch(`${dds.url}/_sim/revoke-all`, { method: 'POST', body: JSON.stringify({ clientId: 'client-shaped' }) });
+      const window = await windowUntil('a working templated token again', t0, shaped, INTERVAL_MS + REISSUE_MARGIN_MS);
+      expect(window).toBeLessThanOrEqual(INTERVAL_MS + REISSUE_MARGIN_MS);
+      const r2 = await ready('deltasharetokens', 'shaped', statusOf(r1).revision! + 1);
+      expect(readySeen.get('shaped')).toContain('False/CredentialRevoked');
+      expect(Object.keys((await getSecretData(client, ns, 'shaped-share'))!)).toEqual(['sharing.token']);
+      expect(statusOf(r2).credentialRevokedTime).toBeUndefined();
+    }, 180_000);
+
     it.concurrent('DataToken: its data token deleted at Privicore → CredentialRevoked within one interval, then the source exchanged anew', async () => {
       const before = statusOf(await getResource(client, 'datatokens', ns, 'data'));
       const t0 = Date.now();

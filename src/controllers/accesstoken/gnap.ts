@@ -122,7 +122,7 @@ export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
 
     async verify(res, ctx, reader, data) {
       // a read-only, signed call with the token at its resource server; the manage URL is not needed
-      if (!data.access_token) return unknown('the target Secret holds no access token');
+      if (!data.access_token) return unknown('no access token known for this revision');
       const access = GnapAccessItemSchema.array().safeParse(JSON.parse(data.access ?? '[]'));
       const g = spec(res);
       checkEndpoint(g.walletAddressUrl, 'spec.gnap.walletAddressUrl', g.allowInsecureHttp, ctx.env.allowInsecureHttp);

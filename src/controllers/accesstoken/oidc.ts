@@ -126,7 +126,7 @@ export function oidcVariant(factory: OidcProviderFactory): Variant<OidcCredentia
 
     async verify(res, ctx, reader, data) {
       // the access token workloads use: introspection with the client secret, else userinfo; never a refresh
-      if (!data.access_token) return unknown('the target Secret holds no access token');
+      if (!data.access_token) return unknown('no access token known for this revision');
       return (await provider(res, ctx, reader, factory)).verify(data.access_token);
     },
   };

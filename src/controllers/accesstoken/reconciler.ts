@@ -119,9 +119,9 @@ export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
       for (const ex of Object.values(executors)) ex.forget(res.metadata.uid);
     },
 
-    async verify(res, ctx) {
+    async verify(res, ctx, data) {
       const g = grantTypeOf(res);
-      return g ? of(g).verify(res, ctx) : unknown('spec: set exactly one of oidc and gnap');
+      return g ? of(g).verify(res, ctx, data) : unknown('spec: set exactly one of oidc and gnap');
     },
 
     stillValid(res) {
@@ -346,7 +346,8 @@ function executor<C>(v: Variant<C>) {
       return u ? persist(res, ctx, u) : undefined;
     },
     /** liveness of the credential in the target Secret (its operator-written keys), never a renewal */
-    verify: (res: AccessToken, ctx: KindContext) => v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes), ctx.secret.data),
+    verify: (res: AccessToken, ctx: KindContext, data: Record<string, string>) =>
+      v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes), data),
     forget(uid: string) {
       unwritten.delete(uid);
       lastWritten.delete(uid);

@@ -56,7 +56,7 @@ export interface Variant<C> {
   /** the refusal a provider error stands for, or undefined for errors the shared mapping handles */
   refusal(e: unknown, res: AccessToken, r: RefusalContext): Refusal | undefined;
   revoke(res: AccessToken, ctx: KindContext, reader: SecretReader, c: C, mayAlreadyBeRevoked: boolean): Promise<void>;
-  /** liveness of what the target Secret holds (`data`: the keys the operator wrote), without renewing it */
+  /** liveness of the credential issued (`data`: its fields by their default key names), without renewing it */
   verify(res: AccessToken, ctx: KindContext, reader: SecretReader, data: Record<string, string>): Promise<Liveness>;
   /** crash-injection point between the provider's answer and the Secret write */
   afterRenewCrashPoint: string;

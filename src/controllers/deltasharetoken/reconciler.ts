@@ -261,14 +261,14 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
       pending.delete(res.metadata.uid);
     },
 
-    async verify(res, ctx) {
+    async verify(res, ctx, data) {
       // Where the operator may not call the sharing server (verify: false), the token list says it.
       if (res.spec.verify === false) {
         const id = (ctx.status as DeltaShareTokenStatus).tokenId;
         return deps.dds.listedLiveness(await account(res, ctx), id && !id.startsWith('revision-') ? id : undefined);
       }
-      const { endpoint, bearerToken } = ctx.secret.data;
-      if (!endpoint || !bearerToken) return unknown('the target Secret holds no Delta Sharing profile');
+      const { endpoint, bearerToken } = data;
+      if (!endpoint || !bearerToken) return unknown('no Delta Sharing profile known for this revision');
       checkEndpoint(endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
       return deps.dds.shareLiveness({ endpoint, bearerToken }, insecureConsent(res, ctx));
     },

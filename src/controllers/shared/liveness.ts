@@ -4,6 +4,7 @@ import { unknown, type Liveness } from '../../providers/liveness.js';
 import { atLeast, parseDuration } from '../../schedule/duration.js';
 import { unitHash } from '../../schedule/rotation.js';
 import { classify } from './failures.js';
+import { readStateSecret } from './state-secret.js';
 import type { AnyResource, CommonStatus, KindContext, KindOutcome } from './token-reconciler.js';
 
 /**
@@ -110,7 +111,19 @@ export interface LivenessKind<R> {
   kind: string;
   /** the kind's default interval, when spec.liveness.interval is "0" or absent */
   livenessDefault?: string;
-  verify?(res: R, ctx: KindContext): Promise<Liveness>;
+  /** `data`: the credential's fields by their default key names (what the provider issued) */
+  verify?(res: R, ctx: KindContext, data: Record<string, string>): Promise<Liveness>;
+}
+
+/**
+ * The credential as issued, by its default key names: the target Secret's keys, unless
+ * spec.target.template reshaped them; then the operator's state Secret copy of the same revision
+ * (one GET, only for templated targets).
+ */
+async function issuedData(res: AnyResource, ctx: KindContext): Promise<Record<string, string>> {
+  if (!(res.spec.target as { template?: unknown }).template) return ctx.secret.data;
+  const stored = await readStateSecret(ctx.env.client, res.metadata.namespace, res.metadata.uid);
+  return stored && stored.revision === (ctx.status.revision ?? 0) ? stored.data : {};
 }
 
 /**
@@ -151,7 +164,9 @@ export async function livenessStep<R extends AnyResource>(
 
   // an input that cannot be read (a Secret gone) proves nothing about the credential: the renewal will say
   const verify = kind.verify.bind(kind);
-  const result = await inCheck.run(true, () => verify(res, ctx)).catch((e: unknown) => unknown(classify(e).message));
+  const result = await inCheck
+    .run(true, async () => verify(res, ctx, await issuedData(res, ctx)))
+    .catch((e: unknown) => unknown(classify(e).message));
   tracker.record(uid, nowMs);
   ctx.env.metrics.livenessChecks.inc({ kind: kind.kind, result: result.state });
   const next = requeueBy(outcome, nextCheckAt(uid, intervalMs!, nowMs) - nowMs);

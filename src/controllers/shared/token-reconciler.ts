@@ -121,9 +121,10 @@ export interface TokenKind<R extends AnyResource> {
   forget?(res: R): void;
   /**
    * Liveness (spec.liveness, liveness.ts): proves at the provider, with its cheapest read, that the
-   * credential in the target Secret still works. Never renews: a check must not spend what it checks.
+   * credential in the target Secret still works (`data`: its fields by their default key names,
+   * whatever spec.target.template made of them). Never renews: a check must not spend what it checks.
    */
-  verify?(res: R, ctx: KindContext): Promise<Liveness>;
+  verify?(res: R, ctx: KindContext, data: Record<string, string>): Promise<Liveness>;
   /** the interval when spec.liveness.interval is "0" or absent (default 1h) */
   livenessDefault?: string;
   /**
