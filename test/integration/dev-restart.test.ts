@@ -72,7 +72,7 @@ beforeAll(async () => {
   }
   copy = mkdtempSync(join(tmpdir(), 'token-operator-dev-'));
   // the checkout as it is (tracked files and new ones, with their times, so npm sees no newer lock file)
-  execFileSync('bash', ['-c', `git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\\0' "$f"; done | tar --null -T - -cf - | tar -xf - -C "${copy}"`], { cwd: ROOT });
+  execFileSync('bash', ['-c', `git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do case "$f" in node_modules|node_modules/*|.cache|.cache/*) continue;; esac; [ -e "$f" ] && printf '%s\\0' "$f"; done | tar --null -T - -cf - | tar -xf - -C "${copy}"`], { cwd: ROOT });
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
   const before = new Date(statSync(installed).mtimeMs - 1000);
   utimesSync(join(copy, 'package-lock.json'), before, before);
