@@ -8,6 +8,7 @@ import { tokenKinds } from './controllers/kinds.js';
 import { claimOf } from './controllers/shared/ownership.js';
 import { ResourceIndex } from './controllers/shared/resource-index.js';
 import type { OperatorEnv } from './controllers/shared/kind.js';
+import { duringLivenessCheck } from './controllers/shared/liveness.js';
 import { tokenReconciler } from './controllers/shared/token-reconciler.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
 import { createProviders, type ProviderTable } from './providers/registry.js';
@@ -232,6 +233,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   });
   const observe = (o: ObservedCall) => {
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
+    if (duringLivenessCheck()) metrics.livenessProviderCalls.inc({ provider: o.provider });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
     if (o.outcome === 'egress-denied') metrics.egressDenied.inc({ provider: o.provider });
   };

@@ -14,7 +14,7 @@ import {
   target,
   targetIsNotAnInput,
 } from './common.js';
-
+import { targetTemplate, templateFieldRules, type TemplateFields } from './template.js';
 
 /** Where an OAuth2 client finds its token endpoint: discovered from the issuer, or given as is. */
 const tokenEndpoint = {
@@ -22,6 +22,28 @@ const tokenEndpoint = {
   tokenUrl: endpointUrl('Token endpoint, used as is (no discovery). Set issuerUrl or tokenUrl.').optional(),
 };
 const ISSUER_OR_TOKEN_URL = { rule: 'has(self.issuerUrl) || has(self.tokenUrl)', message: 'set issuerUrl or tokenUrl' };
+
+/**
+ * The credential's fields, by the names of the default keys: what a template may use. Least
+ * exposure: what can mint new tokens is not a field (the GNAP manage URL), or only where the
+ * user already chose to put it into the Secret (the OIDC refresh token, oidc.exposeRefreshToken).
+ */
+export const ACCESS_TOKEN_FIELDS = {
+  access_token: { secret: true, description: 'the access token' },
+  token_type: {
+    secret: false,
+    description: 'the token type the server named, e.g. Bearer',
+    // every OAuth2 grant has one; GNAP does not
+    only: { path: 'gnap', absent: true, says: 'an OAuth2 grant (not spec.gnap)' },
+  },
+  expires_at: { secret: false, description: 'when the access token expires (RFC 3339)' },
+  refresh_token: {
+    secret: true,
+    description: 'the current refresh token (DANGEROUS: see spec.oidc.exposeRefreshToken)',
+    only: { path: 'oidc.exposeRefreshToken', equals: true, says: 'spec.oidc.exposeRefreshToken: true' },
+  },
+  access: { secret: false, description: 'the access rights of the token (JSON)', only: { path: 'gnap', says: 'spec.gnap' } },
+} as const satisfies TemplateFields;
 
 export const OidcSpec = z
   .object({
@@ -113,12 +135,17 @@ export const AccessTokenSpec = z
     target: target(
       'The Secret to write: oidc keys access_token, token_type, expires_at (and refresh_token only with oidc.exposeRefreshToken); ' +
         'gnap keys access_token, expires_at, access; clientCredentials keys access_token, token_type, expires_at. What can mint new ' +
-        'tokens (the refresh token, the GNAP manage URL) stays in the operator\'s own state Secret.',
+        'tokens (the refresh token, the GNAP manage URL) stays in the operator\'s own state Secret. With template: the keys it names.',
+      targetTemplate(ACCESS_TOKEN.kind, ACCESS_TOKEN_FIELDS),
     ),
   })
   .meta({
     description: `Desired state of an AccessToken: exactly one provider block (${ACCESS_TOKEN.providers.join(', ')}).`,
-    'x-kubernetes-validations': [exactlyOneBlock(ACCESS_TOKEN.providers), ...targetIsNotAnInput(secretRefPaths(ACCESS_TOKEN_PROVIDERS))],
+    'x-kubernetes-validations': [
+      exactlyOneBlock(ACCESS_TOKEN.providers),
+      ...targetIsNotAnInput(secretRefPaths(ACCESS_TOKEN_PROVIDERS)),
+      ...templateFieldRules(ACCESS_TOKEN.kind, ACCESS_TOKEN_FIELDS),
+    ],
   });
 
 export const AccessTokenStatus = z

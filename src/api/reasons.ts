@@ -52,6 +52,11 @@ export const REASON = {
   InSync: 'InSync',
   DriftRepaired: 'DriftRepaired',
   DriftRepairSuspended: 'DriftRepairSuspended',
+  // spec.target.template (target-content.ts): a template that cannot render stalls; a changed one is applied once
+  TemplateInvalid: 'TemplateInvalid',
+  TemplateApplied: 'TemplateApplied',
+  // liveness (liveness.ts): a check found the credential dead at the provider; a new one is issued
+  CredentialRevoked: 'CredentialRevoked',
   // deletion
   Revoked: 'Revoked',
   RevokeSent: 'RevokeSent',

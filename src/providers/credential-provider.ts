@@ -1,5 +1,6 @@
 import type { Clock } from '../schedule/clock.js';
 import type { HttpClient, ObservedCall } from './http.js';
+import type { Liveness } from './liveness.js';
 
 /**
  * The one seam between the operator and a vendor (External Secrets' Provider, for tokens):
@@ -94,6 +95,20 @@ export interface RevokeCall<Spec, Params> extends ProviderCall<Spec> {
   params: Params;
 }
 
+/** What a liveness check gets (spec.liveness; docs/liveness.md). */
+export interface LivenessCall<Spec> extends ProviderCall<Spec> {
+  /** the credential issued last: its fields by the default key names, whatever a template made of the target */
+  data: Record<string, string>;
+  /** status.tokenId: the provider-side id of that credential, when known */
+  tokenId?: string;
+  /** when it was issued */
+  issuedAt?: Date;
+  /** the resource's check interval: an answer shared by many checks (one listing) may serve a tenth of it */
+  intervalMs: number;
+  /** the operator may present the credential to the service it is for (false: the kind's spec said not to verify) */
+  mayPresent: boolean;
+}
+
 /**
  * How the credential behaves, so the skeleton applies the right protocol. Facts of the vendor's
  * contract (docs/providers.md), not choices.
@@ -151,6 +166,13 @@ export interface CredentialProvider<Spec = unknown, Params = undefined, RevokePa
   /** proves the credential works (a cheap read with it); throws when the vendor refuses it */
   verify?(call: ProviderCall<Spec>, data: Record<string, string>): Promise<void>;
   revoke(call: RevokeCall<Spec, RevokeParams>): Promise<void>;
+  /**
+   * Liveness, where the vendor offers a cheap read that proves it (docs/liveness.md): does the
+   * credential issued last still work? Never a renewal: a check must not spend or replace what it
+   * checks. Never throws: a failure that proves nothing is `unknown`. A `revoked` answer may carry
+   * non-secret facts the kind records before the re-issue (e.g. what still blocks a new token).
+   */
+  checkLiveness?(call: LivenessCall<Spec>): Promise<Liveness>;
   /**
    * After an abandoned revoke (deletion must not hang): what may still be valid at the vendor
    * and how a person ends it there. No secret values.

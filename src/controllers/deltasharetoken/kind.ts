@@ -1,4 +1,4 @@
-import { DELTA_SHARE_TOKEN, REASON, type DeltaShareToken } from '../../api/index.js';
+import { DELTA_SHARE_TOKEN, REASON, type DeltaShareToken, type DeltaShareTokenStatus } from '../../api/index.js';
 import type { ShareTokenIssue } from '../../providers/contracts.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
@@ -28,8 +28,16 @@ export function deltaShareTokenKind(settings: { minOverlapSeconds?: number } = {
         case 'Verify':
           return { action: 'Verify' };
         case 'WaitForCeiling': {
+          const requeueAfterMs = Math.max(1000, p.until.getTime() - now.getTime() + 1000);
+          if (p.reason === 'CredentialRevoked') {
+            // the credential in the Secret is dead: not Ready while the new one waits
+            const message =
+              `the provider no longer accepts the credential in the Secret, and a new token waits until the previous one expires at ${p.until.toISOString()}: ` +
+              'DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to issue at once)';
+            return { action: 'Hold', reason: REASON.CredentialRevoked, rotating: REASON.WaitingForTokenCeiling, message, ready: false, requeueAfterMs };
+          }
           const message = `rotation (${p.reason}) waits until the previous token expires at ${p.until.toISOString()}: DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to force it, with downtime)`;
-          return { action: 'Hold', reason: REASON.WaitingForTokenCeiling, message, ready: valid && view.secret.exists, requeueAfterMs: Math.max(1000, p.until.getTime() - now.getTime() + 1000) };
+          return { action: 'Hold', reason: REASON.WaitingForTokenCeiling, message, ready: valid && view.secret.exists, requeueAfterMs };
         }
         case 'Issue':
         case 'RevokeAllAndReissue': {
@@ -55,9 +63,13 @@ export function deltaShareTokenKind(settings: { minOverlapSeconds?: number } = {
 
     record(_res, status, issued) {
       if (!issued.tokenId) status.tokenId = `revision-${(status.revision ?? 0) + 1}`;
-      const until = issued.facts?.replacedUntil;
-      if (until) status.rotatedTokenExpirationTime = until;
-      else delete status.rotatedTokenExpirationTime;
+      replacedUntil(status, issued.facts?.replacedUntil);
+    },
+
+    // a dead credential: the token list the check read says whether a live previous token still
+    // holds a new one back (PATCH 0 ended every token; status's own view is stale then)
+    revokedFacts(status, facts) {
+      if ('replacedUntil' in facts) replacedUntil(status, facts.replacedUntil);
     },
 
     mirror: { rotatedTokenExpirationTime: 'token-operator.io/replaced-until' },
@@ -75,4 +87,10 @@ export function deltaShareTokenKind(settings: { minOverlapSeconds?: number } = {
 
     verifies: (res) => res.spec.verify !== false,
   };
+}
+
+/** Until when the token the last one replaced still works (the two-token ceiling); none: absent. */
+function replacedUntil(status: DeltaShareTokenStatus, until: string | null | undefined): void {
+  if (until) status.rotatedTokenExpirationTime = until;
+  else delete status.rotatedTokenExpirationTime;
 }

@@ -4,7 +4,7 @@ import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
 import type { SecretState } from '../shared/secret-state.js';
 
-export type IssueReason = 'FirstIssue' | 'SecretLost' | 'RotateRequested' | 'RotationDue';
+export type IssueReason = 'FirstIssue' | 'SecretLost' | 'CredentialRevoked' | 'RotateRequested' | 'RotationDue';
 
 export const DEFAULT_OVERLAP = '1h';
 /** The operator's floor for spec.overlap (config minOverlapSeconds); the CRD itself refuses < 2m. */
@@ -26,6 +26,9 @@ export type DdsPlan =
  * - No credential yet → Issue (first activation; the executor uses an unconsumed link or rotates).
  * - Credential issued but the Secret is gone → Issue with rotation: the one-time link was
  *   consumed, so the only way back is a new token (docs/providers.md "Databricks activation").
+ * - A liveness check found the credential dead (status.credentialRevokedTime) → rotate. The
+ *   check read the token list then (PATCH 0 ends every token), so status's view of the
+ *   two-token ceiling is fresh: a live previous token still holds the new one back.
  * - Rotate-now annotation with a new value, or the rotation time reached → rotate.
  * - A rotation while the previous (ROTATED) token is still valid hits the two-token ceiling:
  *   wait for it to expire, or, only when the user opted in, PATCH 0 and reissue.
@@ -50,6 +53,7 @@ export function planDeltaShareToken(res: DeltaShareToken, secret: SecretState, n
   let reason: IssueReason | undefined;
   if (!status.tokenId || !status.expirationTime) reason = secret.exists && secret.owned ? 'SecretLost' : 'FirstIssue';
   else if (!secret.exists) reason = 'SecretLost';
+  else if (status.credentialRevokedTime) reason = 'CredentialRevoked';
   else if (requested) reason = 'RotateRequested';
 
   const next = status.expirationTime

@@ -95,10 +95,11 @@ export async function readSeed(provider: AnyCredentialProvider, block: unknown, 
 
 /**
  * The live credential the operator keeps: the state Secret's private part (one GET, at renewal
- * and revoke only); from older versions, or when the target exposes it, the target's copy.
+ * and revoke only); from older versions, or when the target exposes it, the target's copy (not a
+ * templated one: its keys are the template's).
  */
 export async function keptCredential(provider: AnyCredentialProvider, ctx: KindContext, namespace: string, uid: string): Promise<Record<string, string> | undefined> {
   const priv = await readPrivate(ctx.env.client, namespace, uid);
   const fromState = priv ? asCredential(provider, priv, true) : undefined;
-  return fromState ?? (ctx.secret.exists && ctx.secret.owned ? asCredential(provider, ctx.secret.data, true) : undefined);
+  return fromState ?? (ctx.secret.exists && ctx.secret.owned && !ctx.secret.templated ? asCredential(provider, ctx.secret.data, true) : undefined);
 }

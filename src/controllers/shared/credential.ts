@@ -8,8 +8,10 @@ import { chooseCredential, failedWithoutEffect, keptCredential, readSeed, splitI
 import { adviceFor, ReconcileError, seedLocation } from './failures.js';
 import { InputError, SecretReader, checkEndpoints, readInputs } from './inputs.js';
 import type { AnyResource, CommonStatus, IssuePlan, KindContext, KindOutcome, Plan, TokenKind } from './kind.js';
+import type { CheckLiveness } from './liveness.js';
 import { ANNOTATIONS } from './secret-state.js';
-import { savePrivate, readStateSecret } from './state-secret.js';
+import { savePrivate } from './state-secret.js';
+import { credentialFields } from './target-content.js';
 import { ownerRef, writeCredential } from './write-secret.js';
 
 /** The provider a resource's spec selects: the field of its one provider block, the block and the provider. */
@@ -230,6 +232,24 @@ export class CredentialProtocol<R extends AnyResource> {
     }
   }
 
+  /** The provider's liveness check of the resource's credential (liveness.ts), or undefined when it has none. */
+  livenessCheck(res: R, ctx: KindContext, b: Bound): CheckLiveness | undefined {
+    const check = b.provider.checkLiveness?.bind(b.provider);
+    if (!check) return undefined;
+    return async (data, intervalMs) => {
+      const call = await this.prepare(res, ctx, b, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes));
+      const { tokenId, lastRotationTime } = ctx.status;
+      return check({
+        ...call,
+        data,
+        intervalMs,
+        mayPresent: this.kind.verifies?.(res) !== false,
+        ...(tokenId ? { tokenId } : {}),
+        ...(lastRotationTime ? { issuedAt: new Date(lastRotationTime) } : {}),
+      });
+    };
+  }
+
   /** Ready=True with the kind's schedule (keeping a credential reason, or the one given). */
   ready(res: R, ctx: KindContext, b: Bound, reason = readyReasonOf(ctx.status), message?: string): KindOutcome {
     const s = this.kind.schedule(res, ctx.status as R['status'] & CommonStatus, ctx.now, b.provider);
@@ -318,7 +338,8 @@ export class CredentialProtocol<R extends AnyResource> {
       sentBefore = getCondition(status.conditions, REVOKE_SENT.type)?.status === 'True';
       mayAlreadyBeRevoked = !!status.pendingRefreshSince || !!status.credentialRefused || (fromSeed && (status.revision ?? 0) > 0) || this.revokeSent.has(uid) || sentBefore;
     } else {
-      const data = waiting?.data ?? (ctx.secret.owned ? ctx.secret.data : (await readStateSecret(ctx.env.client, res.metadata.namespace, uid))?.data);
+      // the credential's own fields: a templated target's keys are the template's (target-content.ts)
+      const data = waiting?.data ?? (await credentialFields(ctx.env.client, res.metadata.namespace, uid, ctx.secret));
       if (data) current = { data, ...(waiting?.private ? { private: waiting.private } : {}) };
     }
     const call = await this.prepare(res, ctx, b, reader);

@@ -39,6 +39,8 @@ export interface CommonStatus {
   /** drift repairs in the current run, and when the last one was (drift.ts) */
   driftRepairs?: number;
   lastDriftRepairTime?: string;
+  /** a liveness check found the credential dead (liveness.ts): set until a new one is in the Secret */
+  credentialRevokedTime?: string;
   [key: string]: unknown;
 }
 
@@ -150,7 +152,7 @@ export type Plan<P = unknown, RP = unknown> =
   | { action: 'Verify' }
   | { action: 'RevokeReplaced'; params: RP; message: string; /** the status fields to set once revoked (undefined: remove) */ done: Record<string, unknown> }
   | { action: 'AwaitNewSeed'; refusal: string }
-  | { action: 'Hold'; reason: string; message: string; ready: boolean; requeueAfterMs: number }
+  | { action: 'Hold'; reason: string; message: string; ready: boolean; requeueAfterMs: number; /** Rotating's reason, when not `reason` */ rotating?: string }
   | { action: 'Refuse'; reason: string; message: string; transient: boolean }
   | { action: 'Wait' };
 
@@ -186,6 +188,8 @@ export interface TokenKind<R extends AnyResource = AnyResource, P = unknown, RP 
   verifies?(res: R): boolean;
   /** what revoke on delete takes (e.g. the credentials this resource created) */
   revokeParams?(res: R, status: R['status'] & CommonStatus): RP;
+  /** a liveness check found the credential dead: the non-secret facts the provider gave with that (Liveness.facts) */
+  revokedFacts?(status: R['status'] & CommonStatus, facts: Record<string, string | null>): void;
   /** what may be left at the provider after an abandoned revoke, beyond the expiry */
   stillValidFacts?(res: R): StillValidFacts;
 }

@@ -19,6 +19,8 @@ import type { AnyResource, KindContext, KindOutcome, OperatorEnv, Plan, PlanView
 import { DEFAULT_ROLLOUT, rolloutAfterReconcile } from './rollout.js';
 import { dataHmac, readSecretState } from './secret-state.js';
 import { judge, observeTarget } from './target-secret.js';
+import { credentialFields } from './target-content.js';
+import { LivenessTracker, livenessStep } from './liveness.js';
 
 /** Requeue for a refused target Secret: it is the user's, unwatched, so look again now and then. */
 const TARGET_RECHECK_MS = 60_000;
@@ -39,9 +41,12 @@ export function tokenReconciler<R extends AnyResource>(
   env.metrics.registerKind(kind.kind);
   const protocol = new CredentialProtocol(kind);
   const holds = new RetryAfterHolds();
+  // when each credential was last proven alive by this process (a passing check writes nothing)
+  const liveness = new LivenessTracker(env.clock.now().getTime());
   const forget = (res: R) => {
     protocol.forget(res.metadata.uid);
     holds.forget(res.metadata.uid);
+    liveness.forget(res.metadata.uid);
     env.metrics.forgetToken(kind.kind, res.metadata.namespace, res.metadata.name);
   };
   // Without a finalizer (Retain) the resource vanishes without a last reconcile: drop what is held for it here.
@@ -114,6 +119,10 @@ export function tokenReconciler<R extends AnyResource>(
       } else {
         bound = bind(res);
         outcome = await protocolSteps(res, ctx, bound);
+        // a new credential is in the Secret: whatever a liveness check found dead was replaced
+        if (ctx.status.revision !== revisionBefore) delete ctx.status.credentialRevokedTime;
+        const check = protocol.livenessCheck(res, ctx, bound);
+        if (check) outcome = await livenessStep(kind, check, liveness, res, ctx, outcome, revisionBefore);
       }
       delete ctx.status.failedAttempts;
       delete ctx.status.lastFailureTime;
@@ -194,7 +203,8 @@ export function tokenReconciler<R extends AnyResource>(
       case 'Restore':
         return protocol.restore(res, ctx, b, plan);
       case 'Verify':
-        await protocol.verify(res, ctx, b, ctx.secret.data);
+        // the credential's own fields: a templated target's keys are the template's
+        await protocol.verify(res, ctx, b, (await credentialFields(ctx.env.client, res.metadata.namespace, res.metadata.uid, ctx.secret)) ?? {});
         return protocol.ready(res, ctx, b, REASON.Issued);
       case 'RevokeReplaced':
         return revokeReplaced(res, ctx, b, plan);
@@ -203,7 +213,7 @@ export function tokenReconciler<R extends AnyResource>(
       case 'Hold':
         return {
           ready: { status: plan.ready ? 'True' : 'False', reason: plan.reason, message: plan.message },
-          conditions: [{ type: CONDITION.Rotating, status: 'True', reason: plan.reason, message: plan.message }],
+          conditions: [{ type: CONDITION.Rotating, status: 'True', reason: plan.rotating ?? plan.reason, message: plan.message }],
           requeueAfterMs: plan.requeueAfterMs,
         };
       case 'Refuse':

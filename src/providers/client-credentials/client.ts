@@ -17,6 +17,8 @@ export interface ClientCredentials {
 export interface Endpoints {
   token: string;
   revocation?: string;
+  /** RFC 7662 token introspection: the liveness check */
+  introspection?: string;
 }
 
 export interface IssuedToken {
@@ -51,7 +53,11 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
     if (doc.issuer.replace(/\/+$/, '') !== issuerUrl.replace(/\/+$/, '')) {
       throw new ProviderError('Invalid', 'discover: the discovered issuer does not match issuerUrl', { provider: PROVIDER, call: 'discover' });
     }
-    const endpoints = { token: doc.token_endpoint, ...(doc.revocation_endpoint ? { revocation: doc.revocation_endpoint } : {}) };
+    const endpoints = {
+      token: doc.token_endpoint,
+      ...(doc.revocation_endpoint ? { revocation: doc.revocation_endpoint } : {}),
+      ...(doc.introspection_endpoint ? { introspection: doc.introspection_endpoint } : {}),
+    };
     if (discovered.size >= DISCOVERY_MAX) discovered.delete(discovered.keys().next().value!);
     discovered.set(issuerUrl, { at: now(), endpoints });
     return endpoints;
@@ -69,14 +75,18 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
   }
 
   return {
-    /** The token and revocation endpoints: as configured, else discovered, else the token URL's sibling …/revoke. */
+    /**
+     * The token, revocation and introspection endpoints: as configured, else discovered, else
+     * the token URL's siblings …/revoke and …/token/introspect (Keycloak's layout).
+     */
     async endpoints(spec: { issuerUrl?: string | undefined; tokenUrl?: string | undefined; revocationUrl?: string | undefined }, allowInsecureHttp: boolean): Promise<Endpoints> {
       const found = spec.tokenUrl ? undefined : spec.issuerUrl ? await discover(spec.issuerUrl, allowInsecureHttp) : undefined;
       const token = spec.tokenUrl ?? found?.token;
       if (!token) throw new ProviderError('Invalid', 'configure: one of issuerUrl and tokenUrl is required', { provider: PROVIDER, call: 'configure' });
       const revocation = spec.revocationUrl ?? found?.revocation ?? (token.endsWith('/token') ? `${token.slice(0, -'/token'.length)}/revoke` : undefined);
+      const introspection = found ? found.introspection : token.endsWith('/token') ? `${token}/introspect` : undefined;
       // discovered endpoints are held to the same https rule as configured ones
-      for (const url of [token, revocation]) {
+      for (const url of [token, revocation, introspection]) {
         if (url?.startsWith('http:') && !allowInsecureHttp) {
           throw new ProviderError('Invalid', 'discover: the issuer names a plain http endpoint, refused unless the resource and the operator allow insecure http', {
             provider: PROVIDER,
@@ -85,7 +95,7 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
           });
         }
       }
-      return { token, ...(revocation ? { revocation } : {}) };
+      return { token, ...(revocation ? { revocation } : {}), ...(introspection ? { introspection } : {}) };
     },
 
     /** One access token; lifetimes count from when we asked, so a slow answer never stretches them. */

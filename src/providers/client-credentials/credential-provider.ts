@@ -1,6 +1,8 @@
 import type { ClientCredentialsSpec } from '../../api/accesstoken.js';
 import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
-import { clientCredentialsClient, type ClientCredentials } from './client.js';
+import { unknown, unknownFrom } from '../liveness.js';
+import { accessTokenLiveness } from '../oauth2-liveness.js';
+import { PROVIDER, clientCredentialsClient, type ClientCredentials } from './client.js';
 
 /** When a server states no lifetime and the token is no JWT: Keycloak's default, renewed early. */
 const FALLBACK_LIFETIME_MS = 300_000;
@@ -32,6 +34,33 @@ export function clientCredentialsProvider(deps: ProviderDeps): CredentialProvide
       const t = await client.token({ ...credentials(call), tokenUrl, scope: call.spec.scope, audience: call.spec.audience, allowInsecureHttp: call.allowInsecureHttp });
       const expiresAt = t.expiresAt ?? new Date(call.now.getTime() + FALLBACK_LIFETIME_MS);
       return { data: { access_token: t.accessToken, token_type: t.tokenType, expires_at: expiresAt.toISOString() }, expiresAt };
+    },
+
+    // RFC 7662 introspection with the client's own credentials: a token revoked (RFC 7009, or
+    // Keycloak's not-before revocation of the client) is no longer active. Not a new token
+    // request, which proves the client, not the token workloads hold; not userinfo (no user).
+    async checkLiveness(call) {
+      if (!call.data.access_token) return unknown('no access token known for this revision');
+      let introspection: string | undefined;
+      try {
+        ({ introspection } = await client.endpoints(call.spec, call.allowInsecureHttp));
+      } catch (e) {
+        return unknownFrom(e);
+      }
+      const c = credentials(call);
+      return accessTokenLiveness(
+        {
+          provider: PROVIDER,
+          http: deps.http,
+          ...(deps.observe ? { observe: deps.observe } : {}),
+          clientId: c.clientId,
+          clientSecret: c.clientSecret,
+          clientAuthMethod: c.method,
+          ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+        },
+        introspection ? { introspection } : {},
+        call.data.access_token,
+      );
     },
 
     async revoke(call) {

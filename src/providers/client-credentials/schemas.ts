@@ -19,5 +19,6 @@ export const Discovery = z.object({
   issuer: z.string(),
   token_endpoint: z.string(),
   revocation_endpoint: z.string().optional(),
+  introspection_endpoint: z.string().optional(),
 });
 

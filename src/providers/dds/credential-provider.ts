@@ -2,6 +2,8 @@ import type { DdsProviderSpec } from '../../api/deltasharetoken.js';
 import type { ShareTokenIssue } from '../contracts.js';
 import { keysOfSecret, type CredentialProvider, type ProviderCall, type ProviderDeps } from '../credential-provider.js';
 import { ProviderError } from '../errors.js';
+import { unknownFrom, type Liveness } from '../liveness.js';
+import { listedLiveness } from './liveness.js';
 import { createDdsProvider, type DdsAccount, type DdsProvider, type DdsToken } from './index.js';
 
 // Delta Sharing tokens live 90 days (docs/providers.md "Zalando DDS: lifecycle") when neither
@@ -72,6 +74,29 @@ export function ddsCredentialProvider(deps: ProviderDeps, dds: DdsProvider = cre
     async verify(call, data) {
       if (data.bearerToken === undefined) return;
       await dds.verify({ endpoint: data.endpoint ?? '', bearerToken: data.bearerToken }, call.allowInsecureHttp);
+    },
+
+    // The sharing server with the bearer token (what every consumer does first); where the
+    // operator may not call it, or the profile has no bearer token, the token list. A dead one:
+    // the list also says whether a live previous token holds a new one back (two-token ceiling).
+    async checkLiveness(call) {
+      const { endpoint, bearerToken } = call.data;
+      let result: Liveness;
+      let tokens: DdsToken[] | undefined;
+      try {
+        if (call.mayPresent && endpoint && bearerToken) {
+          result = await dds.shareLiveness({ endpoint, bearerToken }, call.allowInsecureHttp);
+          if (result.state === 'revoked') tokens = await dds.listTokens(account(call)).catch(() => undefined);
+        } else {
+          tokens = await dds.listTokens(account(call));
+          // ids the kind made up where DDS lists none ("revision-N") identify nothing here
+          result = listedLiveness(tokens, call.tokenId?.startsWith('revision-') ? undefined : call.tokenId, call.now);
+        }
+      } catch (e) {
+        return unknownFrom(e);
+      }
+      if (result.state !== 'revoked' || !tokens) return result;
+      return { ...result, facts: { replacedUntil: maxRotatedExpiry(tokens, call.now)?.toISOString() ?? null } };
     },
 
     async revoke(call) {

@@ -1,7 +1,9 @@
 import type { GnapSpec } from '../../api/accesstoken.js';
 import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
 import { ProviderError, isProviderError, type Refusal } from '../errors.js';
+import { unknown } from '../liveness.js';
 import { GNAP_PROVIDER } from './errors.js';
+import { GnapAccessItemSchema, type GnapAccessItem } from './schema.js';
 import { createGnapProvider, type GnapProvider, type GnapTokenRef } from './provider.js';
 
 // Rafiki's ACCESS_TOKEN_EXPIRY_SECONDS default (docs/providers.md "GNAP: lifetimes"), when expires_in is absent.
@@ -69,6 +71,19 @@ export function gnapCredentialProvider(deps: ProviderDeps, gnap: GnapProvider = 
       };
     },
 
+    // a read-only, signed call with the token at its resource server: no rotation, no manage URL
+    async checkLiveness(call) {
+      if (!call.data.access_token) return unknown('no access token known for this revision');
+      return gnap.verify({
+        accessToken: call.data.access_token,
+        access: accessOf(call.data.access),
+        privateKeyPem: String(call.inputs.privateKey ?? ''),
+        keyId: call.spec.keyId,
+        walletAddressUrl: call.spec.walletAddressUrl,
+        ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+      });
+    },
+
     async revoke(call) {
       if (!call.current?.private) return;
       await gnap.revoke({ ...tokenRef(call, call.current.private), mayAlreadyBeRevoked: call.mayAlreadyBeRevoked });
@@ -79,6 +94,16 @@ export function gnapCredentialProvider(deps: ProviderDeps, gnap: GnapProvider = 
       return `The GNAP access token stays valid${until}, and its grant until it is revoked at the authorization server of ${g.walletAddressUrl}: revoke the grant there`;
     },
   };
+}
+
+/** The access rights the target's `access` key holds (JSON); none when it cannot be read. */
+function accessOf(json: string | undefined): GnapAccessItem[] {
+  try {
+    const parsed = GnapAccessItemSchema.array().safeParse(JSON.parse(json ?? '[]'));
+    return parsed.success ? parsed.data : [];
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { OidcSpec } from '../../api/accesstoken.js';
 import type { CredentialProvider, ProviderCall, ProviderDeps } from '../credential-provider.js';
+import { unknown } from '../liveness.js';
 import { createOidcProvider, type OidcProvider, type OidcProviderOptions } from './client.js';
 
 /** Builds the client for one call; tests wrap it to lose a reply or crash after one. */
@@ -81,6 +82,13 @@ export function oidcCredentialProvider(deps: ProviderDeps, create: OidcClientFac
         expiresAt,
         ...(t.refreshExpiresAt !== undefined ? { facts: { renewableUntil: t.refreshExpiresAt?.toISOString() ?? null } } : {}),
       };
+    },
+
+    // the access token workloads use: introspection with the client secret, else userinfo; never a
+    // refresh, which would spend the refresh token (client.ts verify)
+    async checkLiveness(call) {
+      if (!call.data.access_token) return unknown('no access token known for this revision');
+      return client(call).verify(call.data.access_token);
     },
 
     async revoke(call) {

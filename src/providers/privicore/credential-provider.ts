@@ -5,13 +5,13 @@ import { atLeast } from '../../schedule/duration.js';
 import type { DataTokenIssue, DataTokenRevoke } from '../contracts.js';
 import { keysOfSecret, type CredentialProvider, type ProviderCall, type ProviderDeps } from '../credential-provider.js';
 import { ProviderError, isProviderError } from '../errors.js';
+import { ALIVE } from '../liveness.js';
 import { AuthorizationCache } from './authorization-cache.js';
 import { PROVIDER, initialWire, type PollingOptions, type PrivicoreWire } from './context.js';
+import { DataTokenListings, LIST_PAGE_SIZE, MAX_LIST_PAGES } from './liveness.js';
 import { createPrivicoreProvider, type PrivicoreProvider } from './provider.js';
 
 const DEFAULT_AUTHORIZATION_TTL = '24h';
-const LIST_PAGE_SIZE = 100;
-const MAX_LIST_PAGES = 100;
 
 export interface PrivicoreCredentialOptions {
   /** ONE per process, so every DataToken of a profile shares one login */
@@ -30,6 +30,8 @@ export function privicoreCredentialProvider(
   opts: PrivicoreCredentialOptions = {},
 ): CredentialProvider<PrivicoreSpec, DataTokenIssue, DataTokenRevoke> {
   const authorizations = opts.authorizations ?? new AuthorizationCache({ clock: deps.clock });
+  // liveness checks of a profile's data tokens share one listing (liveness.ts)
+  const listings = new DataTokenListings({ clock: deps.clock });
   const wires = new Map<string, PrivicoreWire>();
 
   function client(call: ProviderCall<PrivicoreSpec>): PrivicoreProvider {
@@ -42,6 +44,7 @@ export function privicoreCredentialProvider(
       apiUrl: p.apiUrl,
       profile: { username: String(call.inputs.username), password: String(call.inputs.password) },
       authorizations,
+      listings,
       wire,
       ...(call.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
@@ -93,6 +96,19 @@ export function privicoreCredentialProvider(
       // just used, so this is the cached authorization: no extra request
       const auth = await c.authorization();
       return { ...issued, facts: { authorizationExpiresAt: auth.expiresAt.toISOString() } };
+    },
+
+    // The profile authorization is the operator's own (in no Secret): refused, it is replaced by a
+    // fresh login, not reported. Then the data token: still listed for the profile?
+    async checkLiveness(call) {
+      const c = client(call);
+      const auth = await c.authorizationLiveness();
+      if (auth.liveness.state !== 'alive') return auth.liveness;
+      // tokenRef mode (the Secret holds the data): the token may be another profile's, not in this one's listing
+      const token = call.data.data_token;
+      if (!token) return ALIVE;
+      // a listing taken up to a tenth of the interval before serves this check too (one per profile, not per token)
+      return c.dataTokenLiveness(token, call.issuedAt, call.intervalMs / 10);
     },
 
     async revoke(call) {

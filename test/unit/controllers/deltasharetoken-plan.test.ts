@@ -194,6 +194,29 @@ describe('planDeltaShareToken', () => {
     });
   });
 
+  describe('a credential found dead by a liveness check', () => {
+    const dead: DeltaShareTokenStatus = { ...ISSUED, credentialRevokedTime: '2026-12-01T00:00:00.000Z' };
+
+    it('rotates at once, long before the rotation is due', () => {
+      expect(planDeltaShareToken(res({ status: dead }), OURS, before)).toEqual({ action: 'Issue', reason: 'CredentialRevoked', rotate: true });
+    });
+
+    it('a live previous token still holds the new one back (the check read the token list into status), and a rotate request goes along', () => {
+      const until = new Date(due.getTime() + 3_600_000);
+      const s = { ...dead, rotatedTokenExpirationTime: until.toISOString() };
+      expect(planDeltaShareToken(res({ status: s, rotate: 'r2' }), OURS, before)).toEqual({ action: 'WaitForCeiling', reason: 'CredentialRevoked', until });
+      expect(planDeltaShareToken(res({ spec: { onTokenCeiling: 'RevokeAllAndReissue' }, status: s, rotate: 'r2' }), OURS, before)).toEqual({
+        action: 'RevokeAllAndReissue',
+        reason: 'CredentialRevoked',
+        rotateRequest: 'r2',
+      });
+    });
+
+    it('a lost Secret is still SecretLost', () => {
+      expect(planDeltaShareToken(res({ status: dead }), NONE, before)).toMatchObject({ action: 'Issue', reason: 'SecretLost' });
+    });
+  });
+
   describe('verification', () => {
     const failed: DeltaShareTokenStatus = {
       ...ISSUED,

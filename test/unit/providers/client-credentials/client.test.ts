@@ -138,3 +138,50 @@ describe('client credentials: revoke on delete', () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe('client credentials: liveness (introspection with the client\'s own credentials)', () => {
+  const live = (s: ClientCredentialsSpec, token = 'at-1') => ({
+    spec: s,
+    inputs: { clientSecret: SECRET },
+    now: new Date(NOW),
+    allowInsecureHttp: false,
+    step: () => undefined,
+    data: { access_token: token, token_type: 'Bearer', expires_at: NOW },
+    intervalMs: 3_600_000,
+    mayPresent: true,
+  });
+
+  it('asks the token URL\'s sibling …/token/introspect about the token in the Secret: active → alive, inactive → revoked; never a new token', async () => {
+    let active = true;
+    const { http, seen } = server(() => ({ status: 200, body: { active } }));
+    const { cc } = provider(http);
+    expect(await cc.checkLiveness!(live(spec()))).toEqual({ state: 'alive' });
+    active = false;
+    const dead = await cc.checkLiveness!(live(spec()));
+    expect(dead).toMatchObject({ state: 'revoked' });
+    expect(JSON.stringify(dead)).not.toContain('at-1');
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([`POST ${spec().tokenUrl}/introspect`, `POST ${spec().tokenUrl}/introspect`]);
+    const basic = Buffer.from(seen[0]!.headers!.authorization!.replace(/^Basic /, ''), 'base64').toString();
+    expect(basic.startsWith('billing-agent:')).toBe(true);
+    expect(Object.fromEntries(form(seen[0]!))).toEqual({ token: 'at-1', token_type_hint: 'access_token' });
+    expect(seen.some((r) => form(r).get('grant_type'))).toBe(false);
+  });
+
+  it('the discovered introspection endpoint; a refused client (a rotated secret) or an outage proves nothing', async () => {
+    const issuer = 'https://idp.example/realms/r';
+    let status = 200;
+    const { http, seen } = server((req) =>
+      req.method === 'GET'
+        ? { status: 200, body: { issuer, token_endpoint: `${issuer}/t`, introspection_endpoint: `${issuer}/i` } }
+        : { status, body: status === 200 ? { active: true } : { error: 'unauthorized_client' } },
+    );
+    const { cc } = provider(http);
+    const s = spec({ tokenUrl: undefined, issuerUrl: issuer });
+    expect(await cc.checkLiveness!(live(s))).toEqual({ state: 'alive' });
+    expect(seen.at(-1)!.url).toBe(`${issuer}/i`);
+    status = 401;
+    expect(await cc.checkLiveness!(live(s))).toMatchObject({ state: 'unknown' });
+    status = 503;
+    expect(await cc.checkLiveness!(live(s))).toMatchObject({ state: 'unknown' });
+  });
+});
