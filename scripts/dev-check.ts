@@ -2,11 +2,13 @@
 // resource's target Secret is presented to the simulator that issued it, the way a consumer
 // would. Used by quickstart.ts and by the test that runs `npm run dev` twice (test/dev/).
 
+import { STATE_KEY, stateSecretName } from '../src/controllers/shared/state-secret.js';
+
 /** One token resource as `kubectl get … -o json` lists it. */
 export interface TokenObject {
   kind: string;
-  metadata: { name: string; namespace: string };
-  spec: { target: { secretName: string }; gnap?: { walletAddressUrl: string }; privicore?: { apiUrl: string } };
+  metadata: { name: string; namespace: string; uid: string };
+  spec: { target: { secretName: string; template?: unknown }; gnap?: { walletAddressUrl: string }; privicore?: { apiUrl: string } };
   status?: { conditions?: Array<{ type: string; status: string; reason: string }> };
 }
 
@@ -37,8 +39,10 @@ const status = async (url: string, headers: Record<string, string>): Promise<num
 export async function checkCredential(t: TokenObject, readSecret: ReadSecret): Promise<CredentialCheck> {
   const ready = t.status?.conditions?.find((c) => c.type === 'Ready');
   const base = { resource: `${t.kind}/${t.metadata.namespace}/${t.metadata.name}`, ready: ready?.status === 'True', readyReason: ready?.reason ?? '' };
-  const data = readSecret(t.metadata.namespace, t.spec.target.secretName);
-  if (!data) return { ...base, accepted: false, detail: `Secret ${t.spec.target.secretName} is missing` };
+  const target = readSecret(t.metadata.namespace, t.spec.target.secretName);
+  if (!target) return { ...base, accepted: false, detail: `Secret ${t.spec.target.secretName} is missing` };
+  const data = t.spec.target.template ? issuedFields(t, readSecret) : target;
+  if (!data) return { ...base, accepted: false, detail: `the operator's state Secret of ${t.spec.target.secretName} is missing` };
   switch (t.kind) {
     case 'DeltaShareToken': {
       const profile = JSON.parse(data['config.share'] ?? '{}') as { endpoint?: string; bearerToken?: string };
@@ -65,6 +69,16 @@ export async function checkCredential(t: TokenObject, readSecret: ReadSecret): P
     default:
       return { ...base, accepted: undefined, detail: 'unknown kind' };
   }
+}
+
+/**
+ * A templated target holds the template's keys, not the credential's fields: those are in the
+ * operator's state Secret (what the operator renders from and checks liveness with), of the
+ * revision the target was rendered from.
+ */
+function issuedFields(t: TokenObject, readSecret: ReadSecret): Record<string, string> | undefined {
+  const stored = readSecret(t.metadata.namespace, stateSecretName(t.metadata.uid))?.[STATE_KEY];
+  return stored ? (JSON.parse(stored) as { data: Record<string, string> }).data : undefined;
 }
 
 export async function checkAll(tokens: TokenObject[], readSecret: ReadSecret): Promise<CredentialCheck[]> {

@@ -18,6 +18,8 @@ export interface KindDefinition {
   shortNames: readonly string[];
   /** the spec fields of its provider blocks: the one set selects the provider (src/providers/registry.ts) */
   providers: readonly string[];
+  /** the credential's fields a spec.target.template may use (template.ts) */
+  fields: TemplateFields;
   spec: z.ZodType;
   status: z.ZodType;
 }
@@ -28,9 +30,9 @@ export interface KindDefinition {
  * schema).
  */
 export const KINDS = [
-  { ...DELTA_SHARE_TOKEN, spec: DeltaShareTokenSpec, status: DeltaShareTokenStatus },
-  { ...ACCESS_TOKEN, spec: AccessTokenSpec, status: AccessTokenStatus },
-  { ...DATA_TOKEN, spec: DataTokenSpec, status: DataTokenStatus },
+  { ...DELTA_SHARE_TOKEN, fields: DELTA_SHARE_TOKEN_FIELDS, spec: DeltaShareTokenSpec, status: DeltaShareTokenStatus },
+  { ...ACCESS_TOKEN, fields: ACCESS_TOKEN_FIELDS, spec: AccessTokenSpec, status: AccessTokenStatus },
+  { ...DATA_TOKEN, fields: DATA_TOKEN_FIELDS, spec: DataTokenSpec, status: DataTokenStatus },
 ] as const satisfies readonly KindDefinition[];
 
 export type KindName = (typeof KINDS)[number]['kind'];
@@ -64,8 +66,4 @@ export type AccessToken = Resource<AccessTokenSpec, AccessTokenStatus>;
 export type DataToken = Resource<DataTokenSpec, DataTokenStatus>;
 
 /** The credential fields a spec.target.template may use, by kind (template.ts). */
-export const TEMPLATE_FIELDS: Readonly<Record<string, TemplateFields>> = {
-  [DELTA_SHARE_TOKEN.kind]: DELTA_SHARE_TOKEN_FIELDS,
-  [ACCESS_TOKEN.kind]: ACCESS_TOKEN_FIELDS,
-  [DATA_TOKEN.kind]: DATA_TOKEN_FIELDS,
-};
+export const TEMPLATE_FIELDS: Readonly<Record<string, TemplateFields>> = Object.fromEntries(KINDS.map((k) => [k.kind, k.fields]));

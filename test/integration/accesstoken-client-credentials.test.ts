@@ -2,8 +2,9 @@
  * AccessToken (clientCredentials) against the real API server and a real Keycloak: a
  * confidential client with a service account gets machine-to-machine tokens (docs/providers.md
  * "OAuth2 client credentials"), with client_secret_basic and client_secret_post, a scope whose
- * mapper adds an audience, renewal before expiry, and revocation on delete. Nothing is kept
- * that could mint a token but the client's own secret, in the user's Secret.
+ * mapper adds an audience, renewal before expiry, revocation on delete, and the liveness check
+ * (introspection with the client's own secret) replacing a token revoked out of band. Nothing
+ * is kept that could mint a token but the client's own secret, in the user's Secret.
  *
  * The operator runs on a ManualClock that starts at the real time and only moves forward, so
  * Keycloak (real clock) and the operator's schedule stay consistent.
@@ -141,6 +142,55 @@ describe.skipIf(skip !== undefined)(`AccessToken (clientCredentials) against Key
     const fixed = await waitForResource(client, PLURAL, ns, 'wrong', 'Ready, the rotate request handled', (x) => condition(x, 'Ready')?.status === 'True' && statusOf(x).lastHandledRotateRequest === 'fixed');
     expect(condition(fixed, 'Stalled')?.status).toBe('False');
     expect((await introspect(realm, (await tokenData('wrong')).access_token!)).active).toBe(true);
+  });
+
+  it('liveness: introspection with the client\'s own secret finds the token alive, then revoked out of band (RFC 7009 by another holder of the client): CredentialRevoked, and a new token at once', async () => {
+    // a client whose tokens live an hour: renewals come long after the one-minute checks
+    const longLived = 'report-agent';
+    const secret = await provisionServiceAccount(realm, { clientId: longLived, accessTokenLifespanSeconds: 3600 });
+    await create('live', { tokenUrl: realm.tokenUrl, clientId: longLived }, { liveness: { interval: '1m' } }, secret);
+    const r1 = await ready('live', 'Issued');
+    const t1 = (await tokenData('live')).access_token!;
+    const checks = async (result: string) =>
+      (await op.metrics.livenessChecks.get()).values.find((v) => v.labels.kind === 'AccessToken' && v.labels.result === result)?.value ?? 0;
+    const calls = async () => (await op.metrics.livenessProviderCalls.get()).values.find((v) => v.labels.provider === 'client-credentials')?.value ?? 0;
+
+    const made = async () => (await checks('alive')) + (await checks('unknown')) + (await checks('revoked'));
+    // An interval on, the check is due. One that proves nothing (Keycloak slow on a loaded
+    // machine: unknown) is tried again at the next interval: move the clock on until it answers.
+    const nudgeUntil = <T>(what: string, done: () => Promise<T | undefined>) =>
+      waitFor(what, async () => {
+        const d = await done();
+        if (d === undefined) {
+          clock.advance(61_000);
+          op.enqueueAll();
+        }
+        return d;
+      }, 60_000, 5_000);
+
+    await nudgeUntil('an alive check', async () => ((await checks('alive')) >= 1 ? true : undefined));
+    // each check is one introspection: no token request, nothing written
+    expect(await calls()).toBe(await made());
+    expect(statusOf(await getResource(client, PLURAL, ns, 'live')).revision).toBe(statusOf(r1).revision);
+
+    const revoke = await fetch(realm.revocationUrl, { method: 'POST', body: new URLSearchParams({ client_id: longLived, client_secret: secret, token: t1, token_type_hint: 'access_token' }) });
+    expect(revoke.status).toBe(200);
+    expect((await introspect(realm, t1)).active).toBe(false);
+    const r2 = await nudgeUntil('a new token after CredentialRevoked', async () => {
+      const r = await getResource(client, PLURAL, ns, 'live');
+      return condition(r, 'Ready')?.status === 'True' && Number(statusOf(r).revision) >= 2 ? r : undefined;
+    });
+    expect(condition(r2, 'Ready')?.reason).toBe('Rotated');
+    expect(await checks('revoked')).toBe(1);
+    expect(statusOf(r2).credentialRevokedTime).toBeUndefined();
+    const t2 = (await tokenData('live')).access_token!;
+    expect(t2).not.toBe(t1);
+    expect((await introspect(realm, t2)).active).toBe(true);
+    const events = await client.get<{ items: Array<{ reason: string; type: string; message: string; involvedObject: { name: string } }> }>(`/api/v1/namespaces/${ns}/events`);
+    const revoked = events.items.find((e) => e.involvedObject.name === 'live' && e.reason === 'CredentialRevoked');
+    expect(revoked?.type).toBe('Warning');
+    expect(revoked?.message).toContain('not active');
+    expect(revoked?.message).not.toContain(t1);
   });
 
   it('deletes with Revoke: the access token is revoked at Keycloak, then the Secret goes', async () => {

@@ -56,7 +56,13 @@ async function checks(): Promise<CredentialCheck[]> {
 }
 
 function expectAllAccepted(cs: CredentialCheck[]): void {
-  expect(cs.map((c) => c.resource).sort()).toEqual(['AccessToken/token-demo/ilp-outgoing', 'DataToken/token-demo/report-key', 'DeltaShareToken/token-demo/zalando-dds']);
+  expect(cs.map((c) => c.resource).sort()).toEqual([
+    'AccessToken/token-demo/ilp-outgoing',
+    'DataToken/token-demo/report-key',
+    'DataToken/token-demo/report-key-env',
+    'DeltaShareToken/token-demo/zalando-dds',
+    'DeltaShareToken/token-demo/zalando-dds-files',
+  ]);
   for (const c of cs) expect({ resource: c.resource, ready: c.ready, accepted: c.accepted, detail: c.detail }).toMatchObject({ ready: true, accepted: true });
 }
 

@@ -116,7 +116,7 @@ describe.skipIf(skip !== undefined)(`AccessToken (oidc) liveness against Keycloa
       expect(detected).toBeLessThanOrEqual(INTERVAL_MS + MARGIN_MS);
       // exactly what a person must do
       expect(condition(stalled, 'Stalled')?.reason).toBe('SessionNotActive');
-      expect(condition(stalled, 'Stalled')?.message).toContain(`Put a new token into Secret "${name}-seed" key "refresh_token"`);
+      expect(condition(stalled, 'Stalled')?.message).toContain(`Generate a new token (offline recommended) and put it into Secret "${name}-seed" key "refresh_token"`);
       const events = await client.get<KubeObject & { items: Array<{ reason: string; type: string; message: string; involvedObject: { name: string } }> }>(
         `/api/v1/namespaces/${ns}/events`,
       );

@@ -308,7 +308,7 @@ describe('liveness checks', () => {
       expect(detected).toBeLessThanOrEqual(INTERVAL_MS + REISSUE_MARGIN_MS);
       expect(readySeen.get('grant')).toEqual(expect.arrayContaining(['False/CredentialRevoked', 'False/TokenRefused']));
       expect(condition(stalled, 'Stalled')).toMatchObject({ reason: 'TokenRefused' });
-      expect(condition(stalled, 'Stalled')?.message).toContain('Request a new grant and put its access token and manage URL into Secret "grant-grant"');
+      expect(condition(stalled, 'Stalled')?.message).toContain('A new grant is needed: request one and put its access token and manage URL into Secret "grant-grant"');
       const [ev] = await events('grant', 'CredentialRevoked');
       expect(ev?.message).toContain('HTTP 4xx: the resource server reports the access token as inactive');
       expect(await revokedTotal('AccessToken')).toBe(1);

@@ -329,7 +329,10 @@ export async function introspect(realm: KeycloakRealm, token: string): Promise<I
  * A confidential client with a service account (the client credentials grant), and, when asked,
  * an optional client scope whose mapper adds an audience to the token. Returns the client's secret.
  */
-export async function provisionServiceAccount(realm: KeycloakRealm, opts: { clientId: string; scope?: string; audience?: string }): Promise<string> {
+export async function provisionServiceAccount(
+  realm: KeycloakRealm,
+  opts: { clientId: string; scope?: string; audience?: string; /** the client's own access token lifespan (the realm's otherwise) */ accessTokenLifespanSeconds?: number },
+): Promise<string> {
   const kc = await realm.admin();
   const secret = random(16);
   const { id } = await kc.clients.create({
@@ -341,6 +344,7 @@ export async function provisionServiceAccount(realm: KeycloakRealm, opts: { clie
     serviceAccountsEnabled: true,
     standardFlowEnabled: false,
     directAccessGrantsEnabled: false,
+    ...(opts.accessTokenLifespanSeconds ? { attributes: { 'access.token.lifespan': String(opts.accessTokenLifespanSeconds) } } : {}),
   });
   if (opts.scope) {
     await kc.clientScopes.create({ name: opts.scope, protocol: 'openid-connect', attributes: { 'include.in.token.scope': 'true' } });

@@ -1,4 +1,4 @@
-import { TEMPLATE_FIELDS, type TargetTemplate } from '../../api/index.js';
+import { REASON, TEMPLATE_FIELDS, type TargetTemplate } from '../../api/index.js';
 import { checkTemplate, shapeTarget, templateDigest, TemplateError, type Offer } from '../../template/shape.js';
 import { ReconcileError } from './failures.js';
 import type { TargetContent } from './ownership.js';
@@ -15,7 +15,6 @@ import type { KubeClient } from '../../runtime/kube-client.js';
  * any later write renders again from them.
  */
 
-export const TEMPLATE_INVALID = 'TemplateInvalid';
 /** On the target Secret: the digest of the template its content was rendered from (none without one). */
 export const TEMPLATE_ANNOTATION = 'token-operator.io/template';
 const OPERATOR_PREFIX = 'token-operator.io/';
@@ -35,7 +34,7 @@ const offerOf = (res: Shapeable): Offer => ({ kind: res.kind, fields: TEMPLATE_F
 
 /** A template that cannot render: Stalled until a person fixes the spec (its message names the key and the field, never a value). */
 function invalid(e: unknown): never {
-  if (e instanceof TemplateError) throw new ReconcileError(TEMPLATE_INVALID, `${e.message}; the Secret is left as it was until spec.target.template is fixed`, false);
+  if (e instanceof TemplateError) throw new ReconcileError(REASON.TemplateInvalid, `${e.message}; the Secret is left as it was until spec.target.template is fixed`, false);
   throw e;
 }
 

@@ -1,3 +1,4 @@
+import { REASON } from '../../api/index.js';
 import type { ObjectCache } from '../../runtime/informer.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
 import { FIELD_MANAGER } from '../../runtime/secret-writer.js';
@@ -16,7 +17,6 @@ import {
 } from './ownership.js';
 import { ReconcileError } from './failures.js';
 import type { ResourceIndex } from './resource-index.js';
-import { TEMPLATE_INVALID } from './target-content.js';
 
 /**
  * Reads, judges and writes a resource's target Secret under the ownership rules (ownership.ts).
@@ -130,7 +130,7 @@ function sameType(secret: KubeObject, policy: CreationPolicy, wanted: string | u
 
 function typeChanged(secret: KubeObject, wanted: string | undefined, name: string): ReconcileError {
   return new ReconcileError(
-    TEMPLATE_INVALID,
+    REASON.TemplateInvalid,
     `Secret "${name}" has type ${typeOf(secret)} and spec.target.template asks for ${wanted ?? 'Opaque'}: a Secret's type cannot change. ` +
       'Delete the Secret: the operator writes it again from its state Secret, with the new type and no new credential (or set template.type back).',
     false,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReconcileError } from '../../../src/controllers/shared/failures.js';
-import { TEMPLATE_ANNOTATION, TEMPLATE_INVALID, checkTargetTemplate, targetContent, templateChanged, type Shapeable } from '../../../src/controllers/shared/target-content.js';
+import { REASON } from '../../../src/api/index.js';
+import { TEMPLATE_ANNOTATION, checkTargetTemplate, targetContent, templateChanged, type Shapeable } from '../../../src/controllers/shared/target-content.js';
 import { templateDigest } from '../../../src/template/shape.js';
 import { thrown } from '../../support/thrown.js';
 
@@ -34,7 +35,7 @@ describe('targetContent: what every write of the target Secret sends', () => {
 
   it('a template that cannot render is TemplateInvalid (Stalled), naming the key and the field, never a value', () => {
     const e = reconcileError(() => targetContent(res({ template: { data: { t: '{{#base64Decode}}{{access_token}}{{/base64Decode}}' } } }), { ...fields, access_token: 'not base64!' }, own));
-    expect(e.reason).toBe(TEMPLATE_INVALID);
+    expect(e.reason).toBe(REASON.TemplateInvalid);
     expect(e.transient).toBe(false);
     expect(e.message).toContain('spec.target.template.data["t"]: base64Decode');
     expect(e.message).toContain('access_token');
@@ -43,7 +44,7 @@ describe('targetContent: what every write of the target Secret sends', () => {
 
   it('checkTargetTemplate refuses, before any credential exists, what the resource does not have', () => {
     const e = reconcileError(() => checkTargetTemplate(res({ template: { data: { t: '{{refresh_token}}' } } })));
-    expect(e.reason).toBe(TEMPLATE_INVALID);
+    expect(e.reason).toBe(REASON.TemplateInvalid);
     expect(e.message).toContain('the field refresh_token exists only with spec.oidc.exposeRefreshToken: true');
     expect(() => checkTargetTemplate(res({ template: { data: { t: '{{access_token}}' } } }))).not.toThrow();
     expect(() => checkTargetTemplate(res({}))).not.toThrow();
