@@ -137,6 +137,6 @@ describe('npm run dev, again and again', () => {
     expect(bearer()).not.toBe(before);
     const events = JSON.parse(kubectl('get', 'events', '-n', 'token-demo', '-o', 'json')) as { items: Array<{ reason: string; involvedObject: { name: string } }> };
     const revoked = new Set(events.items.filter((e) => e.reason === 'CredentialRevoked').map((e) => e.involvedObject.name));
-    expect([...revoked].sort()).toEqual(['ilp-outgoing', 'report-key', 'zalando-dds']);
+    expect([...revoked].sort()).toEqual(['ilp-outgoing', 'report-key', 'report-key-env', 'zalando-dds', 'zalando-dds-files']);
   }, 900_000);
 });
