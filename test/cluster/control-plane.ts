@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +17,10 @@ export interface ControlPlane {
   url: string;
   kubeconfigPath: string;
   adminToken: string;
+  /** the API server's self-signed serving certificate (also the CA a client trusts) */
+  caPath: string;
+  /** the key that signs ServiceAccount tokens (the controller-manager's token controller needs it) */
+  serviceAccountKeyPath: string;
   pid: number;
   /** stop the process (etcd data stays in dir, so start() resumes the same cluster) */
   stop(): Promise<void>;
@@ -27,11 +31,20 @@ export interface ControlPlaneOptions {
   binary: string;
   port?: number;
   etcdPort?: number;
+  /**
+   * The address to bind and advertise (default 127.0.0.1). A node's pods reach the API server
+   * through the `kubernetes` Service, whose endpoint is this address: it must not be loopback
+   * then (see test/cluster/node.ts), and the serving certificate must name it.
+   */
+  address?: string;
   /** detach so the process outlives this one (cluster:up) */
   detached?: boolean;
   readyTimeoutMs?: number;
   log?: (line: string) => void;
 }
+
+/** Service IPs; the `kubernetes` Service takes the first one */
+export const SERVICE_CIDR = '10.96.0.0/16';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,25 +107,38 @@ async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
   const port = o.port ?? (await freePort());
   const etcdPort = o.etcdPort ?? (await freePortPair());
   const pki = join(o.dir, 'pki');
+  const address = o.address ?? '127.0.0.1';
+  const loopback = address.startsWith('127.');
+  // the self-signed serving certificate names the advertised address: a certificate made for
+  // another address (an earlier run without a node) must be made again
+  const serving = join(o.dir, 'serving');
+  const addressFile = join(serving, 'address');
+  if (existsSync(serving) && (existsSync(addressFile) ? readFileSync(addressFile, 'utf8') : '127.0.0.1') !== address) rmSync(serving, { recursive: true, force: true });
+  mkdirSync(serving, { recursive: true });
+  writeFileSync(addressFile, address);
   const args = [
     `--data-dir=${join(o.dir, 'etcd')}`,
     `--etcd-port=${etcdPort}`,
     '--',
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
     `--secure-port=${port}`,
-    `--cert-dir=${join(o.dir, 'serving')}`,
+    `--cert-dir=${serving}`,
     `--token-auth-file=${join(pki, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
     `--service-account-key-file=${join(pki, 'sa.pub')}`,
     `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
     '--service-account-issuer=https://kubernetes.default.svc',
     '--api-audiences=https://kubernetes.default.svc',
-    // an allocation range for Service IPs only: nothing routes traffic there
-    '--service-cluster-ip-range=10.96.0.0/16',
-    '--disable-admission-plugins=ServiceAccount',
+    // Service IPs; traffic to them is routed only where a node runs kube-proxy
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    // the default admission plugins, ServiceAccount included: pods get their account's token
+    // (a namespace's `default` ServiceAccount comes from the controller-manager)
     '--enable-priority-and-fairness=false',
-    '--endpoint-reconciler-type=none',
+    // the `kubernetes` Service's endpoint is the advertised address; loopback is not a valid one
+    `--endpoint-reconciler-type=${loopback ? 'none' : 'lease'}`,
+    // `kubectl logs/exec` reach the kubelet at the node's IP (its name resolves nowhere)
+    '--kubelet-preferred-address-types=InternalIP',
     '--profiling=false',
     '--v=0',
   ];
@@ -127,11 +153,11 @@ async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
   if (o.detached) child.unref();
   // Tests may restart the control plane from a worker; whoever runs last finds the pid here.
   writeFileSync(join(o.dir, 'apiserver.pid'), String(child.pid));
-  const url = `https://127.0.0.1:${port}`;
+  const url = `https://${address}:${port}`;
   let exited = false;
   child.once('exit', () => (exited = true));
   const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);
-  const caPath = join(o.dir, 'serving', 'apiserver.crt');
+  const caPath = join(serving, 'apiserver.crt');
   for (;;) {
     if (exited) {
       const why = readFileSync(logPath).subarray(logStart).toString('utf8');
@@ -153,6 +179,8 @@ async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
     url,
     kubeconfigPath,
     adminToken,
+    caPath,
+    serviceAccountKeyPath: join(pki, 'sa.key'),
     pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {

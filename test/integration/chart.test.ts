@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployManifest } from '../../scripts/chart.js';
 import { loadConfig } from '../../src/config.js';
-import type { KubeClient } from '../../src/runtime/kube-client.js';
+import { KubeApiError, type KubeClient } from '../../src/runtime/kube-client.js';
 import { adminClient, createNamespace } from '../support/harness.js';
 import { CHART, ROOT, helm, kubectl, manifests, setFlags, template, type Manifest } from '../support/helm.js';
 
@@ -163,6 +163,11 @@ describe('the token-operator Helm chart', () => {
     }
     // Pod Security admission judges pods, not Deployments: dry-run the pod the Deployment would make.
     const spec = podSpec(manifests(rendered));
+    // ServiceAccount admission wants the pod's account to exist; the controller-manager that
+    // makes `default` may not run here
+    await client.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } }).catch((e: unknown) => {
+      if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+    });
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'operator-pod', namespace: ns }, spec: { ...spec, serviceAccountName: 'default' } };
     expect(kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod))).toContain('created (server dry run)');
     // …and the same admission does refuse a pod that breaks the standard (the check is live)

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane, stopByPidFile, type ControlPlane } from '../cluster/control-plane.js';
+import { BASIC_CONTROLLERS, startControllerManager, type ControllerManager } from '../cluster/controller-manager.js';
 import { keycloakTeardownForRun } from './keycloak.js';
 
 /**
@@ -11,6 +12,7 @@ import { keycloakTeardownForRun } from './keycloak.js';
  * Each test file works in namespaces of its own, so files never see each other's objects.
  */
 let cp: ControlPlane | undefined;
+let cm: ControllerManager | undefined;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = join(import.meta.dirname, '..', '..');
@@ -29,11 +31,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     stdio: 'inherit',
   });
+  // Opt-in for now: TOKEN_OPERATOR_TEST_CONTROLLERS=1 (the basic set: garbage collector,
+  // namespace, service accounts) or a comma-separated list of kube-controller-manager names.
+  const controllers = process.env.TOKEN_OPERATOR_TEST_CONTROLLERS;
+  if (controllers && controllers !== '0') {
+    execFileSync('bash', [join(root, 'scripts', 'build-kube.sh'), 'kube-controller-manager'], { stdio: 'inherit' });
+    cm = await startControllerManager({
+      cp,
+      binary: join(root, '.cache', 'bin', 'kube-controller-manager'),
+      controllers: controllers === '1' ? BASIC_CONTROLLERS : controllers.split(','),
+    });
+    console.log(`[global-setup] kube-controller-manager running ${cm.controllers.join(',')}`);
+  }
   project.provide('kubeconfigPath', cp.kubeconfigPath);
   project.provide('controlPlaneDir', dir);
   project.provide('controlPlanePort', cp.port);
   project.provide('controlPlaneBinary', join(root, '.cache', 'bin', 'apiserver'));
   return async () => {
+    await cm?.stop();
     await cp?.stop();
     await stopByPidFile(dir);
     await stopKeycloak();
