@@ -1,21 +1,29 @@
 // `npm run dev` (after scripts/setup.sh): the README's "run it" command. Brings up the local
-// control plane, the provider simulators and the operator, applies one sample of each kind
-// from deploy/samples/, and shows them Ready. `npm run dev:down` stops everything.
+// cluster, the provider simulators and the operator, applies one sample of each kind from
+// deploy/samples/, and shows them Ready. `npm run dev:down` stops everything.
+//
+//   npm run dev                     API server alone, the operator as a local process
+//   npm run dev -- --in-cluster     a real one-node cluster (root), the operator as pods from the
+//                                   Helm chart, its image built offline by scripts/image.sh
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { helmBinary } from './chart.js';
+import { DEFAULT_ENDPOINTS, sampleObjects, type GnapGrant } from './samples.js';
+import { NODE_IP } from '../test/cluster/node.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, '.cache', 'quickstart');
 const kubeconfig = join(root, '.cache', 'kubeconfig');
-const env = { ...process.env, KUBECONFIG: kubeconfig };
+const env = { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(root, '.cache', 'helm'), HELM_CONFIG_HOME: join(root, '.cache', 'helm') };
 const kubectl = (...args: string[]) => execFileSync('kubectl', args, { env, encoding: 'utf8' });
+const IMAGE = { repository: 'localhost/token-operator', tag: 'dev' };
+const RELEASE = { name: 'token-operator', namespace: 'token-operator' };
 
-function startBackground(name: string, cmd: string, args: string[]): void {
+function startBackground(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): void {
   const log = openSync(join(dir, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, detached: true, stdio: ['ignore', log, log] });
   child.unref();
   writeFileSync(join(dir, `${name}.pid`), String(child.pid));
 }
@@ -41,39 +49,49 @@ async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, tim
 
 const answers = (url: string) => fetch(url).then((r) => r.ok, () => false);
 
-async function up(): Promise<void> {
+async function up(inCluster: boolean): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up'], { cwd: root, stdio: 'inherit' });
-  kubectl('apply', '--server-side', '-f', join(root, 'crds'));
-  kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
+  if (inCluster) {
+    execFileSync('bash', ['scripts/image.sh', 'build'], { cwd: root, stdio: 'inherit', env: { ...process.env, IMAGE: `${IMAGE.repository}:${IMAGE.tag}` } });
+    execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up', '--node', `--image=${IMAGE.repository}:${IMAGE.tag}`, '--sync-frequency=5s'], { cwd: root, stdio: 'inherit' });
+  } else {
+    execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up'], { cwd: root, stdio: 'inherit' });
+    kubectl('apply', '--server-side', '-f', join(root, 'crds'));
+    kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
+  }
 
+  // the simulators listen where the operator can reach them: the node's IP for pods
+  const host = inCluster ? NODE_IP : '127.0.0.1';
+  const endpoints = Object.fromEntries(Object.entries(DEFAULT_ENDPOINTS).map(([k, u]) => [k, u.replace('127.0.0.1', host)])) as typeof DEFAULT_ENDPOINTS;
   stopBackground('simulators');
   const grantFile = join(dir, 'gnap-grant.json');
   rmSync(grantFile, { force: true });
-  startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile]);
-  await waitUntil('simulators', async () => existsSync(grantFile) && (await answers('http://127.0.0.1:18084/health')));
-
-  // Samples: every file in deploy/samples; the GNAP Secrets get the simulator's fresh grant.
-  const samples = join(root, 'deploy', 'samples');
-  const files = existsSync(samples) ? readdirSync(samples).filter((f) => f.endsWith('.yaml')).sort() : [];
-  const namespaces = new Set<string>();
-  for (const f of files) {
-    for (const doc of parseAllDocuments(readFileSync(join(samples, f), 'utf8'))) {
-      const ns = (doc.toJS() as { metadata?: { namespace?: string } } | null)?.metadata?.namespace;
-      if (ns) namespaces.add(ns);
-    }
-  }
-  for (const ns of namespaces) applyText(kubectl('create', 'namespace', ns, '--dry-run=client', '-o', 'yaml'));
-  for (const f of files) kubectl('apply', '-f', join(samples, f));
-  seedGnapSecrets(files.map((f) => join(samples, f)), JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
+  startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile], { SIM_HOST: host });
+  await waitUntil('simulators', async () => existsSync(grantFile) && (await answers(`${endpoints.privicore}/health`)));
 
   stopBackground('operator');
-  startBackground('operator', 'npx', [
-    'tsx', 'src/main.ts',
-    '--allow-insecure-http', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
-    '--lease-namespace=default', '--resync-seconds=60',
-  ]);
-  await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
+  if (inCluster) {
+    const started = Date.now();
+    execFileSync(helmBinary(root), [
+      'upgrade', '--install', RELEASE.name, join(root, 'charts', 'token-operator'),
+      '--namespace', RELEASE.namespace, '--create-namespace',
+      '--set', `image.repository=${IMAGE.repository}`, '--set', `image.tag=${IMAGE.tag}`,
+      // the simulators speak plain http
+      '--set', 'allowInsecureHttp=true',
+      '--wait', '--timeout', '5m',
+    ], { env, stdio: 'inherit' });
+    console.log(`operator pods Ready ${((Date.now() - started) / 1000).toFixed(1)}s after helm install`);
+  } else {
+    startBackground('operator', 'npx', [
+      'tsx', 'src/main.ts',
+      '--allow-insecure-http', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
+      '--lease-namespace=default', '--resync-seconds=60',
+    ]);
+    await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
+  }
+
+  const samples = sampleObjects(root, endpoints, JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
+  execFileSync('kubectl', ['apply', '-f', '-'], { env, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: samples }), encoding: 'utf8' });
   await waitUntil('all samples Ready', () => {
     const list = JSON.parse(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'json')) as {
       items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }>;
@@ -81,56 +99,24 @@ async function up(): Promise<void> {
     return list.items.length > 0 && list.items.every((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   }, 90_000).catch((e: unknown) => console.error(String(e)));
   console.log(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A'));
-  console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics
-export KUBECONFIG=${kubeconfig}
-stop everything: npm run dev:down`);
-}
-
-interface GnapGrant {
-  walletAddressUrl: string;
-  keyId: string;
-  privateKeyPem: string;
-  accessToken: string;
-  manageUrl: string;
-}
-
-function applyText(yamlText: string): void {
-  execFileSync('kubectl', ['apply', '-f', '-'], { env, input: yamlText, encoding: 'utf8' });
-}
-
-/** Writes the simulator's grant into the Secrets a GNAP AccessToken sample references. */
-function seedGnapSecrets(files: string[], grant: GnapGrant): void {
-  for (const f of files) {
-    for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
-      const obj = doc.toJS() as { kind?: string; metadata?: { namespace?: string; name?: string }; spec?: { gnap?: Record<string, { name: string; key: string }> } } | null;
-      const g = obj?.kind === 'AccessToken' ? obj.spec?.gnap : undefined;
-      if (!g) continue;
-      const ns = obj!.metadata!.namespace ?? 'default';
-      const values: Array<[{ name: string; key: string } | undefined, string]> = [
-        [g.privateKeySecretRef, grant.privateKeyPem],
-        [g.accessTokenSecretRef, grant.accessToken],
-        [g.manageUrlSecretRef, grant.manageUrl],
-      ];
-      const bySecret = new Map<string, Record<string, string>>();
-      for (const [ref, value] of values) if (ref) bySecret.set(ref.name, { ...bySecret.get(ref.name), [ref.key]: Buffer.from(value).toString('base64') });
-      for (const [name, data] of bySecret) {
-        applyText(JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, data }));
-      }
-      // the sample's wallet address and key id must match the simulator's
-      applyText(JSON.stringify({
-        apiVersion: 'token-operator.io/v1alpha1', kind: 'AccessToken',
-        metadata: { name: obj!.metadata!.name, namespace: ns },
-        spec: { ...(obj as { spec: Record<string, unknown> }).spec, gnap: { ...g, walletAddressUrl: grant.walletAddressUrl, keyId: grant.keyId } },
-      }));
-    }
+  if (inCluster) {
+    const svc = JSON.parse(kubectl('get', 'service', '-n', RELEASE.namespace, '-l', 'app.kubernetes.io/name=token-operator', '-o', 'json')) as { items: Array<{ spec: { clusterIP: string } }> };
+    console.log(kubectl('get', 'pods', '-n', RELEASE.namespace, '-o', 'wide'));
+    console.log(`operator logs: kubectl logs -n ${RELEASE.namespace} deploy/token-operator   metrics: curl http://${svc.items[0]?.spec.clusterIP}:8080/metrics
+rotate one and watch the pods: kubectl annotate dst -n token-demo zalando-dds token-operator.io/rotate="$(date -Iseconds)" --overwrite`);
+  } else {
+    console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics`);
   }
+  console.log(`export KUBECONFIG=${kubeconfig}
+stop everything: npm run dev:down`);
 }
 
 async function down(): Promise<void> {
   stopBackground('operator');
   stopBackground('simulators');
+  // stops the API server or the whole node, whichever runs (the operator's pods go with the node)
   execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'down'], { cwd: root, stdio: 'inherit' });
 }
 
 if (process.argv[2] === 'down') await down();
-else await up();
+else await up(process.argv.includes('--in-cluster'));

@@ -4,6 +4,7 @@
  *   DDS + zDirect + activation + Delta Sharing  http://127.0.0.1:18081  (DDS_SIM_PORT)
  *   GNAP (Open Payments auth server)            http://127.0.0.1:18083  (GNAP_SIM_PORT)
  *   Privicore                                    http://127.0.0.1:18084  (PRIVICORE_SIM_PORT)
+ * (SIM_HOST changes the address.)
  * With --write-gnap-grant FILE it also writes the GNAP client key and the first grant's
  * token there (JSON), so a script can put them into Secrets.
  */
@@ -14,9 +15,12 @@ import { DEMO_CLIENT, startDdsSimulator } from './dds/server.js';
 import { startGnapSimulator } from './gnap/server.js';
 import { startPrivicoreSimulator } from './privicore/server.js';
 
-const dds = await startDdsSimulator({ port: Number(process.env.DDS_SIM_PORT ?? 18081) });
-const gnap = await startGnapSimulator({ port: Number(process.env.GNAP_SIM_PORT ?? 18083) });
-const privicore = await startPrivicoreSimulator({ port: Number(process.env.PRIVICORE_SIM_PORT ?? 18084) });
+// SIM_HOST: the address to listen on (default 127.0.0.1); `npm run dev -- --in-cluster` uses the
+// test node's IP, which its pods can reach
+const host = process.env.SIM_HOST ?? '127.0.0.1';
+const dds = await startDdsSimulator({ host, port: Number(process.env.DDS_SIM_PORT ?? 18081) });
+const gnap = await startGnapSimulator({ host, port: Number(process.env.GNAP_SIM_PORT ?? 18083) });
+const privicore = await startPrivicoreSimulator({ host, port: Number(process.env.PRIVICORE_SIM_PORT ?? 18084) });
 privicore.addProfile('demo', 'demo-password');
 
 const keyId = 'quickstart-key';

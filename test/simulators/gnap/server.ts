@@ -32,6 +32,8 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../../../src/schedule/clock.js';
 
 export interface GnapSimulatorOptions {
+  /** address to listen on; default 127.0.0.1 (a test node's pods reach the host on the node's IP) */
+  host?: string;
   /** 0 (default) picks a free port */
   port?: number;
   clock?: Clock;
@@ -428,9 +430,9 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `http://${opts.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
 
   return {
     url,

@@ -38,6 +38,8 @@ import {
  */
 
 export interface PrivicoreSimulatorOptions {
+  /** address to listen on; default 127.0.0.1 (a test node's pods reach the host on the node's IP) */
+  host?: string;
   port?: number;
   clock?: Clock;
   commandDelayMs?: number;
@@ -570,10 +572,10 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = `http://${opts.host ?? '127.0.0.1'}:${port}`;
 
   return {
     url: baseUrl,
