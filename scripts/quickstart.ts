@@ -76,6 +76,8 @@ async function up(inCluster: boolean): Promise<void> {
       'upgrade', '--install', RELEASE.name, join(root, 'charts', 'token-operator'),
       '--namespace', RELEASE.namespace, '--create-namespace',
       '--set', `image.repository=${IMAGE.repository}`, '--set', `image.tag=${IMAGE.tag}`,
+      // two replicas: one leads, one stands by (the chart's default is one)
+      '--set', 'replicaCount=2',
       // the simulators speak plain http
       '--set', 'allowInsecureHttp=true',
       '--wait', '--timeout', '5m',

@@ -41,6 +41,7 @@ import {
 
 const ROTATIONS = 3;
 const keycloakSkip = skipReason ? undefined : await keycloakAvailable();
+if (keycloakSkip) console.warn(`[e2e consumers] the OIDC consumers are skipped: ${keycloakSkip}`);
 
 interface Case {
   kind: ConsumerKind;
@@ -207,6 +208,11 @@ describe.skipIf(!!skipReason)(`consumer pods on a real node: Secret volumes and 
   }, 600_000);
 
   afterAll(async () => {
+    // the namespace goes first, while the providers still answer (its tokens are Retain: no revoke)
+    if (ns) {
+      await client.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+      await waitFor(`namespace ${ns} deleted`, async () => (await client.find(`/api/v1/namespaces/${ns}`)) === undefined, 180_000, 1000).catch((e: unknown) => console.warn(String(e)));
+    }
     await collector?.close();
     await sims?.close();
     await keycloak?.close();
@@ -216,6 +222,8 @@ describe.skipIf(!!skipReason)(`consumer pods on a real node: Secret volumes and 
   it(`rotates each kind ${ROTATIONS} times while the consumers call their provider`, async () => {
     const watchers = cases.map((c) => new SecretWatcher(client, ns, c.secret, c.key));
     for (const w of watchers) w.start();
+    // the values before the first rotation are not changes
+    await waitFor('the current Secrets', async () => watchers.every((w) => w.seen.size > 0), 30_000);
     const runStarted = Date.now();
     await Promise.all(cases.map((c) => rotate(c)));
     // the last rotation's pick-up: the kubelet's delay, or the restart's debounce and rollout

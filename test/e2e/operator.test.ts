@@ -10,6 +10,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
 import { generateJwk } from '@interledger/http-signature-utils';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sampleObjects, sampleTokens, type SampleObject } from '../../scripts/samples.js';
@@ -24,10 +25,17 @@ let samples: SampleObject[];
 
 const plural: Record<string, string> = { DeltaShareToken: 'deltasharetokens', AccessToken: 'accesstokens', DataToken: 'datatokens' };
 
-async function metrics(url: string): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  expect(res.status).toBe(200);
-  return res.text();
+/** GET on a new connection each time: through the Service, kube-proxy picks a pod per connection */
+function metrics(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${url}: timeout`)));
+  });
 }
 
 describe.skipIf(!!skipReason)(`the operator as pods from its Helm chart${skipNote}`, () => {
@@ -102,13 +110,17 @@ describe.skipIf(!!skipReason)(`the operator as pods from its Helm chart${skipNot
       expect(text).toContain('token_operator_build_info');
     }
     const svc = await client.get<KubeObject & { spec: { clusterIP: string; ports: Array<{ port: number }> } }>(`/api/v1/namespaces/${RELEASE.namespace}/services/${FULLNAME}-metrics`);
-    // the Service balances over both pods; only the leader's series carry the tokens
-    const leader = await leaderPod(client);
-    await waitFor('the leader\'s token series through the Service', async () => {
+    // the Service balances over both pods; only the leader reports the tokens
+    const seen = { leader: false, standby: false };
+    await waitFor('both pods through the Service', async () => {
       const text = await metrics(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]!.port}/metrics`);
-      return /token_operator_leader 1/.test(text) && /token_operator_token_ready_status\{[^}]*namespace="token-demo"/.test(text);
-    }, 60_000, 250);
-    expect(leader).toBeDefined();
+      if (/^token_operator_leader 1$/m.test(text)) {
+        seen.leader ||= /token_operator_token_ready_status\{[^}]*namespace="token-demo"[^}]*\} 1/.test(text);
+      } else if (/^token_operator_leader 0$/m.test(text)) {
+        seen.standby = true;
+      }
+      return seen.leader && seen.standby;
+    }, 60_000, 100);
   });
 
   it('the CLI as a kubectl plugin: `kubectl token status -A` lists the samples, Ready', () => {

@@ -36,21 +36,33 @@ export async function startSimulators(): Promise<Simulators> {
  * (the test seeding tokens, the operator, consumer pods) uses this address.
  */
 export async function forwardToLoopback(port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const open = new Set<{ destroy(): void }>();
   const server = createTcpServer((c) => {
     const upstream = connect(port, '127.0.0.1');
+    open.add(c).add(upstream);
+    c.on('close', () => open.delete(c));
+    upstream.on('close', () => open.delete(upstream));
     c.pipe(upstream).pipe(c);
     const end = () => (c.destroy(), upstream.destroy());
     c.on('error', end);
     upstream.on('error', end);
   });
   await new Promise<void>((resolve) => server.listen(0, NODE_IP, () => resolve()));
-  return { url: `http://${NODE_IP}:${(server.address() as AddressInfo).port}`, close: () => closeServer(server) };
+  return {
+    url: `http://${NODE_IP}:${(server.address() as AddressInfo).port}`,
+    // a net.Server's close() waits for every connection: the operator's keep-alive ones never end by themselves
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of open) s.destroy();
+      }),
+  };
 }
 
-const closeServer = (s: Server | ReturnType<typeof createTcpServer>) =>
+const closeServer = (s: Server) =>
   new Promise<void>((resolve) => {
-    (s as Server).closeAllConnections?.();
     s.close(() => resolve());
+    s.closeAllConnections();
   });
 
 export const valueHash = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 12);
