@@ -93,6 +93,7 @@ async function up(inCluster: boolean): Promise<void> {
   }
 
   const samples = sampleObjects(root, endpoints, JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
+  if (inCluster) samples.push(...demoWorkload(samples));
   execFileSync('kubectl', ['apply', '-f', '-'], { env, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: samples }), encoding: 'utf8' });
   await waitUntil('all samples Ready', () => {
     const list = JSON.parse(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'json')) as {
@@ -105,12 +106,48 @@ async function up(inCluster: boolean): Promise<void> {
     const svc = JSON.parse(kubectl('get', 'service', '-n', RELEASE.namespace, '-l', 'app.kubernetes.io/name=token-operator', '-o', 'json')) as { items: Array<{ spec: { clusterIP: string } }> };
     console.log(kubectl('get', 'pods', '-n', RELEASE.namespace, '-o', 'wide'));
     console.log(`operator logs: kubectl logs -n ${RELEASE.namespace} deploy/token-operator   metrics: curl http://${svc.items[0]?.spec.clusterIP}:8080/metrics
-rotate one and watch the pods: kubectl annotate dst -n token-demo zalando-dds token-operator.io/rotate="$(date -Iseconds)" --overwrite`);
+rotate the DeltaShareToken and watch its reader roll: kubectl annotate dst -n token-demo zalando-dds token-operator.io/rotate="$(date -Iseconds)" --overwrite; kubectl get pods -n token-demo -w`);
   } else {
     console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics`);
   }
   console.log(`export KUBECONFIG=${kubeconfig}
 stop everything: npm run dev:down`);
+}
+
+/**
+ * In-cluster only: a workload that mounts the DeltaShareToken sample's Secret, listed in its
+ * rolloutRestart, so a rotation visibly rolls it. It prints when its copy of the credential
+ * expires (never the credential).
+ */
+function demoWorkload(samples: ReturnType<typeof sampleObjects>): ReturnType<typeof sampleObjects> {
+  const dst = samples.find((o) => o.kind === 'DeltaShareToken');
+  if (!dst?.spec) return [];
+  const target = dst.spec.target as { secretName: string; rolloutRestart?: unknown[] };
+  target.rolloutRestart = [{ kind: 'Deployment', name: 'share-reader' }];
+  const labels = { app: 'share-reader' };
+  const script = "setInterval(()=>console.log(new Date().toISOString(),'credential expires',require('fs').readFileSync('/share/expirationTime','utf8')),10000)";
+  return [{
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'share-reader', namespace: dst.metadata.namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          // node as PID 1 ignores SIGTERM: do not wait the default 30 s for it
+          terminationGracePeriodSeconds: 2,
+          containers: [{
+            name: 'reader', image: `${IMAGE.repository}:${IMAGE.tag}`, command: ['node', '-e', script],
+            volumeMounts: [{ name: 'share', mountPath: '/share', readOnly: true }],
+            securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+          }],
+          volumes: [{ name: 'share', secret: { secretName: target.secretName } }],
+        },
+      },
+    },
+  }];
 }
 
 async function down(): Promise<void> {
