@@ -307,12 +307,15 @@ async function startKubeProxy(o: NodeOptions, cp: ControlPlane): Promise<void> {
  * mounts, links, iptables chains, cgroups and fixed paths removed, sysctls restored. Safe to
  * run twice and from another process than the one that started the node.
  */
-export async function stopNode(dir: string): Promise<void> {
+export async function stopNode(dir: string, log: (line: string) => void = () => undefined): Promise<void> {
   const snapshotFile = join(dir, 'host-before.json');
   if (!existsSync(snapshotFile)) return;
   const before = loadSnapshot(snapshotFile);
+  const t0 = Date.now();
+  const mark = (what: string) => log(`${what} after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   // the kubelet first: it would restart what we remove
   await stopComponent(dir, 'kubelet');
+  mark('kubelet stopped');
   const socket = join(dir, 'containerd', 'containerd.sock');
   const containerdPid = join(dir, 'containerd', 'containerd.pid');
   if (existsSync(containerdPid) && alive(Number(readFileSync(containerdPid, 'utf8')))) {
@@ -322,6 +325,7 @@ export async function stopNode(dir: string): Promise<void> {
       /* whatever it could not remove is removed below, more bluntly */
     }
   }
+  mark('pods removed');
   await stopComponent(dir, 'kube-proxy');
   const proxyConfig = join(dir, 'kube-proxy.yaml');
   if (existsSync(proxyConfig)) {
@@ -332,10 +336,13 @@ export async function stopNode(dir: string): Promise<void> {
       /* removeChains below */
     }
   }
+  mark('kube-proxy stopped, its rules removed');
   for (const name of ['scheduler', 'controller-manager']) await stopComponent(dir, name);
   await stopComponent(join(dir, 'control-plane'), 'apiserver', 5000).catch(() => undefined);
   await stopPidFile(join(dir, 'control-plane', 'apiserver.pid'), 5000);
+  mark('control plane stopped');
   await stopComponent(join(dir, 'containerd'), 'containerd');
+  mark('containerd stopped');
   // containerd's shims outlive it; after cri-reset there should be none
   for (const p of processesNaming(dir)) await stopPid(p.pid, 2000);
   unmountNew(before, [dir, ...FIXED_PATHS]);
@@ -345,6 +352,7 @@ export async function stopNode(dir: string): Promise<void> {
   removeKubeCgroups();
   removeFixedPaths(before);
   restoreSysctls(before);
+  mark('host state restored');
   // the data (etcd, images, kubelet and containerd state); the logs stay for reading
   for (const d of ['containerd', 'kubelet', 'control-plane/etcd']) rmSync(join(dir, d), { recursive: true, force: true });
   const lock = readLock();
