@@ -17,7 +17,22 @@ import { startControlPlane } from '../test/cluster/control-plane.js';
 import { loadKubeAccess } from '../src/runtime/kube-access.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
 import { Informer } from '../src/runtime/informer.js';
-import { applySecret } from '../src/runtime/secret-writer.js';
+import type { KubeClient as Client } from '../src/runtime/kube-client.js';
+
+/** A Secret written with server-side apply (how target Secrets were written before the ownership rules). */
+function applySecret(client: Client, s: { namespace: string; name: string; owner: { apiVersion: string; kind: string; name: string; uid: string }; data: Record<string, string>; annotations: Record<string, string> }) {
+  return client.patch(
+    `/api/v1/namespaces/${s.namespace}/secrets/${s.name}`,
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: s.name, namespace: s.namespace, labels: { 'app.kubernetes.io/managed-by': 'token-operator' }, annotations: s.annotations, ownerReferences: [{ ...s.owner, controller: true, blockOwnerDeletion: true }] },
+      data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    },
+    'apply',
+    { fieldManager: 'token-operator', force: true },
+  );
+}
 
 const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
 const N = Number(arg('n', '1000'));

@@ -11,7 +11,10 @@
  *    simulator, one Secret create, one status patch) at the same concurrency; ratio operator / floor;
  *  - steady state: API writes and provider calls over several resync periods (goal 0);
  *  - herd: --herd tokens asked to rotate at the same instant: the highest provider request
- *    rate seen in any 1 s window versus the configured limit, and the spread of rotations.
+ *    rate seen in any 1 s window versus the configured limit, and the spread of rotations;
+ *  - fairness: --herd more tokens in ONE namespace asked to rotate at once, then, with that herd
+ *    queued, one token of each kind in a second namespace: how long the second namespace's
+ *    rotations took (fair reconcile slots: a few reconciles, not the whole herd).
  * Prints a table. Not part of `npm test`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +34,7 @@ import YAML from 'yaml';
 import { Informer } from '../src/runtime/informer.js';
 import { maxInAnyWindow } from '../test/support/rate.js';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
-import { applySecret, MANAGED_BY_LABEL } from '../src/runtime/secret-writer.js';
+import { MANAGED_BY_LABEL } from '../src/runtime/secret-writer.js';
 
 const arg = (name: string, def: string) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -64,6 +67,8 @@ for (const k of KINDS) if (!(k in KIND_INFO)) throw new Error(`--kinds: unknown 
 if (!KINDS.length) throw new Error('--kinds: name at least one kind');
 /** --quick: convergence and floor only (no steady-state or herd phase), for tuning loops */
 const QUICK = process.argv.includes('--quick');
+/** the two-namespace fairness phase: always in a full run; --fairness adds it to --quick */
+const FAIRNESS = !QUICK || process.argv.includes('--fairness');
 /** Node flags for the operator process; by default what the chart ships (values.yaml nodeOptions) */
 const shippedNodeOptions = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '';
 const NODE_FLAGS = arg('node-flags', shippedNodeOptions).split(' ').filter(Boolean);
@@ -87,6 +92,7 @@ interface Row {
   herdMaxRate: number;
   herdSpreadS: number;
   herdP50S: number;
+  fairness?: Fairness;
   /** CPU seconds used while converging: [API server, operator, bench process (simulator + polling)] */
   opCpu: [number, number, number];
   /** CPU seconds used by the floor run: [API server, bench process (simulator + floor client)] */
@@ -215,9 +221,9 @@ function tokenObject(sims: Sims, { ns, name, kind }: Item): KubeObject {
   }
 }
 
-/** N tokens over min(NAMESPACES, N) namespaces, round-robin over KINDS; with their credentials when withCreds */
-async function createTokens(client: KubeClient, sims: Sims, prefix: string, n: number, withCreds: boolean): Promise<Item[]> {
-  const nss = Array.from({ length: Math.min(NAMESPACES, n) }, (_, i) => `${prefix}-${i}`);
+/** N tokens over min(namespaces, N) namespaces, round-robin over KINDS; with their credentials when withCreds */
+async function createTokens(client: KubeClient, sims: Sims, prefix: string, n: number, withCreds: boolean, namespaces = NAMESPACES): Promise<Item[]> {
+  const nss = Array.from({ length: Math.min(namespaces, n) }, (_, i) => `${prefix}-${i}`);
   await pool(nss, 16, (ns) => client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).then(() => undefined));
   const items: Item[] = Array.from({ length: n }, (_, i) => ({ ns: nss[i % nss.length]!, name: `t${i}`, kind: KINDS[i % KINDS.length]! }));
   if (withCreds && sims.privicore) {
@@ -244,6 +250,8 @@ async function createTokens(client: KubeClient, sims: Sims, prefix: string, n: n
 class ReadyTracker {
   private readonly ready = new Set<string>();
   readonly rotations = new Map<string, number>();
+  /** when this watch saw each token's lastRotationTime change (Date.now()): the rotation's Secret and status are written */
+  readonly rotationSeen = new Map<string, number>();
   allReadyAt = 0;
   private readonly informers: Array<Informer<KubeObject>>;
 
@@ -256,7 +264,11 @@ class ReadyTracker {
         const st = o.status as { conditions?: Array<{ type: string; status: string }>; lastRotationTime?: string } | undefined;
         if (event !== 'delete' && st?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) this.ready.add(key);
         else this.ready.delete(key);
-        if (st?.lastRotationTime) this.rotations.set(key, Date.parse(st.lastRotationTime));
+        if (st?.lastRotationTime) {
+          const at = Date.parse(st.lastRotationTime);
+          if (this.rotations.get(key) !== at) this.rotationSeen.set(key, Date.now());
+          this.rotations.set(key, at);
+        }
         if (!this.allReadyAt && this.ready.size >= this.expected) this.allReadyAt = performance.now();
       });
       return informer;
@@ -452,6 +464,14 @@ async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsP
     if (!cr?.metadata?.uid) throw new Error(`design floor: ${kind} ${ns}/${name} not in the cache`);
     const owner = { apiVersion: 'token-operator.io/v1alpha1', kind: KIND_INFO[kind].kind, name, uid: cr.metadata.uid };
     const status = `${crPath(kind, ns, name)}/status`;
+    // ownership (ARCHITECTURE rule 6): a finalizer to hand the Secret back on delete, and a look
+    // at the target before any provider call (it must not be someone else's)
+    await client.patch(crPath(kind, ns, name), [
+      { op: 'test', path: '/metadata/resourceVersion', value: cr.metadata.resourceVersion },
+      { op: 'add', path: '/metadata/finalizers', value: ['token-operator.io/finalizer'] },
+    ], 'json');
+    const target = `${name}${KIND_INFO[kind].targetSuffix}`;
+    if (await client.find(`/api/v1/namespaces/${ns}/secrets/${target}`)) throw new Error(`design floor: ${ns}/${target} exists`);
     for (const s of inputSecrets(kind, name)) await client.get(`/api/v1/namespaces/${ns}/secrets/${s}`);
     if (kind === 'gnap') await client.patch(status, { status: { pendingRefreshSince: new Date().toISOString() } }, 'merge');
     for (let c = 0; c < callsPerToken[kind]; c++) {
@@ -465,7 +485,17 @@ async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsP
       metadata: { name: `token-operator-state-${owner.uid}`, labels: { 'token-operator.io/state': 'true' }, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
       data: { 'state.json': Buffer.from(JSON.stringify({ version: 1, revision: 1, data })).toString('base64') },
     });
-    await applySecret(client, { namespace: ns, name: `${name}${KIND_INFO[kind].targetSuffix}`, owner, data, labels: { [RUN_LABEL]: 'dfloor' }, annotations: { 'token-operator.io/revision': '1' } });
+    // created with a POST: it fails if someone else created the Secret meanwhile
+    await client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      metadata: {
+        name: target,
+        labels: { [MANAGED_BY_LABEL]: 'token-operator', [RUN_LABEL]: 'dfloor', 'token-operator.io/owner-uid': owner.uid },
+        annotations: { 'token-operator.io/revision': '1', 'token-operator.io/created-by': owner.uid },
+        ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
+      },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    });
     const now = new Date();
     await client.patch(status, { status: {
       observedGeneration: cr.metadata.generation, revision: 1, secretHMAC: `hmac-sha256:${'0'.repeat(32)}`, lastRotationTime: now.toISOString(),
@@ -482,6 +512,69 @@ async function designFloor(client: KubeClient, sims: Sims, items: Item[], callsP
   const s = (performance.now() - started) / 1000;
   for (const i of informers) i.stop();
   return s;
+}
+
+interface Fairness {
+  herd: number;
+  herdP50S: number;
+  herdLastS: number;
+  /** per kind: seconds from the second namespace's rotate-now annotation to its rotation being seen */
+  victimS: Partial<Record<Kind, number>>;
+  /** herd rotations finished between the second namespace's annotations and the last of its rotations */
+  herdAhead: number;
+}
+
+const rotateNow = (client: KubeClient, it: Item, value: string) =>
+  client.patch(crPath(it.kind, it.ns, it.name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
+
+/**
+ * Two tenants on the running operator: HERD tokens in one namespace ("hostile") and one token of
+ * each kind in another. Both converge; then every hostile token is asked to rotate at once, and
+ * once those requests are all in, the other namespace's tokens (rotations due now, as far as the
+ * operator can tell). With FIFO slots they waited for the whole herd.
+ */
+async function fairness(client: KubeClient, sims: Sims, tracker: ReadyTracker, n: number): Promise<Fairness> {
+  const key = (it: Item) => `${KIND_INFO[it.kind].plural}/${it.ns}/${it.name}`;
+  const before = tracker.readyCount;
+  const hostile = await createTokens(client, sims, 'hostile', HERD, true, 1);
+  const victims = await createTokens(client, sims, 'victim', KINDS.length, true, 1);
+  const deadline = Date.now() + 900_000;
+  while (tracker.readyCount < before + hostile.length + victims.length) {
+    if (Date.now() > deadline) throw new Error(`fairness: only ${tracker.readyCount - before}/${hostile.length + victims.length} Ready after 15 min`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const herdStart = Date.now();
+  await pool(hostile, 64, (it) => rotateNow(client, it, 'fairness-herd').then(() => undefined));
+  const victimAt = new Map<string, number>();
+  const victimsAnnotated = Date.now();
+  await Promise.all(victims.map(async (it) => {
+    victimAt.set(key(it), Date.now());
+    await rotateNow(client, it, 'fairness-due');
+  }));
+  const seenAfter = (it: Item, since: number) => {
+    const t = tracker.rotationSeen.get(key(it));
+    return t !== undefined && t >= since ? t : undefined;
+  };
+  const done = () => victims.every((it) => seenAfter(it, victimAt.get(key(it))!)) && hostile.every((it) => seenAfter(it, herdStart));
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const herdTimes = hostile.map((it) => seenAfter(it, herdStart)).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+  const victimS: Partial<Record<Kind, number>> = {};
+  let lastVictim = 0;
+  for (const it of victims) {
+    const t = seenAfter(it, victimAt.get(key(it))!);
+    if (t === undefined) continue;
+    victimS[it.kind] = (t - victimAt.get(key(it))!) / 1000;
+    lastVictim = Math.max(lastVictim, t);
+  }
+  const result: Fairness = {
+    herd: hostile.length,
+    herdP50S: herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0,
+    herdLastS: herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0,
+    victimS,
+    herdAhead: herdTimes.filter((t) => t >= victimsAnnotated && t <= lastVictim).length,
+  };
+  console.error(`[n=${n}] fairness: herd of ${result.herd} in one namespace (${herdTimes.length} rotated, p50 ${result.herdP50S.toFixed(1)} s, last ${result.herdLastS.toFixed(1)} s); the other namespace's rotations took ${JSON.stringify(victimS)} s; ${result.herdAhead} herd rotations finished while they waited`);
+  return result;
 }
 
 async function runSize(n: number): Promise<Row> {
@@ -579,6 +672,7 @@ async function runSize(n: number): Promise<Row> {
     const herdTimes = herd.length ? [...tracker.rotations.values()].filter((t) => t >= herdStart - 1000).sort((a, b) => a - b) : [];
     const herdSpreadS = herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0;
     const herdP50S = herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0;
+    const fair = FAIRNESS ? await fairness(client, sims, tracker, n) : undefined;
     const mem = procStatus(op.pid!);
     mem.hwm = Math.max(mem.hwm, convergedHwm);
     const exited = new Promise((r) => op!.once('exit', r));
@@ -617,6 +711,7 @@ async function runSize(n: number): Promise<Row> {
       herdMaxRate,
       herdSpreadS,
       herdP50S,
+      ...(fair ? { fairness: fair } : {}),
       opCpu,
       floorCpu,
     };
@@ -643,4 +738,15 @@ for (const r of rows) {
   const floorCpu = r.floorCpu.map((c) => fmt(c)).join(' / ');
   const designFloorCpu = r.designFloorCpu.map((c) => fmt(c)).join(' / ');
   console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.designFloorS)} | ${fmt(r.operatorS / r.designFloorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} | ${designFloorCpu} |`);
+}
+
+const fair = rows.filter((r) => r.fairness);
+if (fair.length) {
+  console.log(`\nFairness (one namespace's herd, then one token of each kind in another namespace; provider latency ${LATENCY} ms, limit ${PROVIDER_QPS}/s per host):`);
+  console.log(`| tokens (converged) | herd tokens in one namespace | herd p50 s | herd last s | other namespace rotated after s (${KINDS.join(' / ')}) | herd rotations finished meanwhile |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const r of fair) {
+    const f = r.fairness!;
+    console.log(`| ${r.n} | ${f.herd} | ${fmt(f.herdP50S)} | ${fmt(f.herdLastS)} | ${KINDS.map((k) => (f.victimS[k] === undefined ? '-' : fmt(f.victimS[k]!))).join(' / ')} | ${f.herdAhead} |`);
+  }
 }

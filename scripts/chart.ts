@@ -125,9 +125,18 @@ Needs Kubernetes 1.30 or later (the CRDs use CEL validation rules with \`fieldPa
   watches only Secrets labelled \`app.kubernetes.io/managed-by=token-operator\`.
 - **Security**: restricted Pod Security Standard (non-root uid 65532, read-only root
   filesystem, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
+- **Secrets it writes**: only Secrets it created for a resource (\`spec.target.creationPolicy\`
+  \`Owner\`/\`Orphan\`) or that a resource was explicitly allowed to merge into (\`Merge\`); one
+  Secret has one writer. On delete, \`deletionPolicy: Retain\` leaves the Secret without the
+  operator's owner reference; \`Revoke\` revokes and deletes it. Revoking is bounded
+  (\`spec.revokeTimeout\`; the annotation \`token-operator.io/skip-revoke: "true"\` releases a
+  resource at once), so a namespace with token resources always finishes deleting.
 - **Monitoring**: \`/metrics\` on the metrics Service; \`serviceMonitor.enabled\` and
-  \`prometheusRule.enabled\` need the Prometheus Operator CRDs. Alerts: a token expiring soon,
-  a token not Ready, rotations of a kind failing, no leader.
+  \`prometheusRule.enabled\` need the Prometheus Operator CRDs. The alerts judge each token
+  against its own lifetime (rotation overdue, expiring with no rotation in flight, Stalled, not
+  Ready) and watch rotations per kind, providers (errors, 429) and the operator (down, no
+  leader); each links to its section of docs/runbooks.md. \`grafanaDashboard.enabled\` adds the
+  Grafana dashboard as a ConfigMap for the Grafana sidecar (label \`grafana_dashboard: "1"\`).
 
 ## Values
 

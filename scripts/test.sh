@@ -12,6 +12,8 @@ if ! git diff --exit-code --stat -- crds charts deploy; then
   echo "generated files are stale: run 'npm run generate' and commit the result" >&2
   exit 1
 fi
+# setup.sh installed prometheus/promtool: the alert rule and Prometheus tests must run, not skip
+export REQUIRE_PROMETHEUS_TESTS="${REQUIRE_PROMETHEUS_TESTS:-1}"
 npx vitest run --project unit
 REQUIRE_KEYCLOAK_TESTS="${REQUIRE_KEYCLOAK_TESTS:-1}" npx vitest run --project integration
 # A real node needs root and a few Debian packages (installed here when root); elsewhere every

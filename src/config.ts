@@ -17,6 +17,13 @@ export const OperatorConfig = z.object({
   leaseDurationSeconds: z.coerce.number().int().min(2).default(15),
   renewDeadlineSeconds: z.coerce.number().int().min(1).default(10),
   retryPeriodSeconds: z.coerce.number().int().min(1).default(2),
+  /**
+   * After losing the lease, how long reconciles already running may take to finish (a one-time
+   * credential the provider handed out, its Secret write retried through an API outage) before
+   * the process exits. Meanwhile no new reconcile starts, and the lease stays fenced by this
+   * process's renewals (runtime/leader-election.ts).
+   */
+  lostLeaseGraceSeconds: z.coerce.number().int().min(1).max(3600).default(120),
   identity: z.string().default(`${process.env.POD_NAME ?? 'local'}-${process.pid}`),
   healthPort: z.coerce.number().int().min(0).max(65535).default(8080),
   healthHost: z.string().default('0.0.0.0'),
@@ -43,7 +50,25 @@ export const OperatorConfig = z.object({
    * NODE_OPTIONS, so the operator sets it itself at start.
    */
   heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(50),
-});
+})
+  // client-go's rules (leader-election.ts checkTiming): checked with leader election off too, so a
+  // bad setting fails at start, not the day someone turns it on
+  .superRefine((c, ctx) => {
+    if (c.renewDeadlineSeconds >= c.leaseDurationSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['renewDeadlineSeconds'],
+        message: `must be shorter than leaseDurationSeconds (${c.renewDeadlineSeconds} >= ${c.leaseDurationSeconds}): a leader that cannot renew must stop before another replica may take over`,
+      });
+    }
+    if (c.retryPeriodSeconds >= c.renewDeadlineSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retryPeriodSeconds'],
+        message: `must be shorter than renewDeadlineSeconds (${c.retryPeriodSeconds} >= ${c.renewDeadlineSeconds}): the leader needs more than one try to renew`,
+      });
+    }
+  });
 export type OperatorConfig = z.infer<typeof OperatorConfig>;
 
 const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -69,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     leaseDurationSeconds: pick('lease-duration-seconds', 'LEASE_DURATION_SECONDS'),
     renewDeadlineSeconds: pick('renew-deadline-seconds', 'RENEW_DEADLINE_SECONDS'),
     retryPeriodSeconds: pick('retry-period-seconds', 'RETRY_PERIOD_SECONDS'),
+    lostLeaseGraceSeconds: pick('lost-lease-grace-seconds', 'LOST_LEASE_GRACE_SECONDS'),
     identity: pick('identity', 'IDENTITY'),
     healthPort: pick('health-port', 'HEALTH_PORT'),
     healthHost: pick('health-host', 'HEALTH_HOST'),

@@ -8,6 +8,8 @@ import { dataTokenKind } from './controllers/datatoken/reconciler.js';
 import { accessTokenKind } from './controllers/accesstoken/reconciler.js';
 import type { OidcProviderFactory } from './controllers/accesstoken/oidc.js';
 import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
+import { claimOf } from './controllers/shared/ownership.js';
+import { ResourceIndex } from './controllers/shared/resource-index.js';
 import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
 import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
 import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
@@ -21,6 +23,7 @@ import { Informer, InformerSet, type ObjectCache } from './runtime/informer.js';
 import { loadKubeAccess, type KubeAccess } from './runtime/kube-access.js';
 import { KubeApiError, KubeClient, resourcePath, type KubeObject } from './runtime/kube-client.js';
 import { LeaderElector } from './runtime/leader-election.js';
+import { ProviderError } from './providers/errors.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './runtime/secret-writer.js';
 import { systemClock, type Clock } from './schedule/clock.js';
@@ -40,6 +43,8 @@ export interface OperatorDeps {
   /** count API requests (benchmarks) */
   /** every API request (path: the URL path without the query) */
   onKubeRequest?: (verb: string, resource: string, code: number, path: string) => void;
+  /** how the process ends after losing the lease (default process.exit; tests observe it) */
+  exit?: (code: number) => void;
 }
 
 export interface Operator {
@@ -166,22 +171,45 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   const logger = deps.logger;
   const metrics = new OperatorMetrics(VERSION_STRING);
   const kc = deps.kubeConfig ?? (await loadKubeAccess());
+  const onRequest = (verb: string, resource: string, code: number, seconds: number, path: string) => {
+    metrics.apiRequests.inc({ verb, resource, code: String(code) });
+    if (verb !== 'watch') metrics.apiLatency.observe({ verb, resource }, seconds);
+    deps.onKubeRequest?.(verb, resource, code, path);
+  };
+  // The lease is renewed on a client of its own: its own rate limiter and connections, so a
+  // renewal never queues behind a herd of reconciles (client-go gives leader election its own too).
+  const elector = cfg.leaderElect
+    ? new LeaderElector(new KubeClient(kc, { qps: 5, burst: 10, onRequest, ...(deps.impersonate ? { impersonate: deps.impersonate } : {}) }), {
+        namespace: cfg.leaseNamespace,
+        name: cfg.leaseName,
+        identity: cfg.identity,
+        leaseDurationMs: cfg.leaseDurationSeconds * 1000,
+        renewDeadlineMs: cfg.renewDeadlineSeconds * 1000,
+        retryPeriodMs: cfg.retryPeriodSeconds * 1000,
+        logger,
+      })
+    : undefined;
+  // With leader election, every write and every provider call needs the lease (the fence,
+  // leader-election.ts): a replica that lost it cannot act on a resource a successor may own.
   const client = new KubeClient(kc, {
     qps: cfg.kubeQps,
     burst: cfg.kubeBurst,
     ...(deps.impersonate ? { impersonate: deps.impersonate } : {}),
-    onRequest: (verb, resource, code, seconds, path) => {
-      metrics.apiRequests.inc({ verb, resource, code: String(code) });
-      if (verb !== 'watch') metrics.apiLatency.observe({ verb, resource }, seconds);
-      deps.onKubeRequest?.(verb, resource, code, path);
-    },
+    ...(elector ? { writeGate: () => elector.assertFenced() } : {}),
+    onRequest,
   });
   const clock = deps.clock ?? systemClock;
   const observe = (o: ObservedCall) => {
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
   };
-  const http = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
+  const unfenced = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
+  const http: HttpClient = elector
+    ? async (req) => {
+        if (!elector.fenced) throw new ProviderError('Retryable', 'not sent: this replica does not hold the leader lease', { provider: 'operator', call: 'lease' });
+        return unfenced(req);
+      }
+    : unfenced;
   const dds = deps.providers?.dds ?? createDdsProvider({ http, clock, observe });
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.
@@ -195,6 +223,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     allowInsecureHttp: cfg.allowInsecureHttp,
     hmacKey: Buffer.alloc(0),
     rollout: { debounceMs: cfg.rolloutDebounceSeconds * 1000, actAsReloader: cfg.actAsReloader },
+    resources: new ResourceIndex(),
   };
 
   const kinds: Array<TokenKind<AnyResource>> = [];
@@ -214,6 +243,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   for (const kind of kinds) {
     const informer = cache(client, logger, cfg, { group: GROUP, version: VERSION, plural: kind.plural });
     crCaches.push(informer);
+    env.resources.track(kind.kind, informer);
     controllers.set(
       kind.kind,
       new Controller({ kind: kind.kind, informer, reconcile: tokenReconciler(kind, informer, env), workers: pool.size, pool, logger, metrics }),
@@ -221,10 +251,11 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   }
   // A change to a managed Secret (edit, delete) wakes its owner: drift is repaired level-triggered.
   // (Not on resync: the owners' own resync reconciles every token anyway; this one doubled the pass.)
+  // (Orphan and Merge Secrets carry no owner reference: their claim labels say whose they are.)
   const ownerOf = (secret: KubeObject) => {
-    const ref = secret.metadata?.ownerReferences?.find((r) => r.apiVersion === `${GROUP}/${VERSION}`);
-    const controller = ref && controllers.get(ref.kind);
-    return controller && { controller, key: `${secret.metadata?.namespace}/${ref.name}` };
+    const claim = claimOf(secret);
+    const controller = claim && controllers.get(claim.kind);
+    return controller && { controller, key: `${secret.metadata?.namespace}/${claim.name}` };
   };
   secrets.on((event, secret) => {
     if (event === 'resync') return;
@@ -246,18 +277,6 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     health = await startHealthServer(cfg.healthPort, cfg.healthHost, { live: () => true, ready: () => (leading ? cachesSynced : true) }, metrics.registry);
   }
 
-  const elector = cfg.leaderElect
-    ? new LeaderElector(client, {
-        namespace: cfg.leaseNamespace,
-        name: cfg.leaseName,
-        identity: cfg.identity,
-        leaseDurationMs: cfg.leaseDurationSeconds * 1000,
-        renewDeadlineMs: cfg.renewDeadlineSeconds * 1000,
-        retryPeriodMs: cfg.retryPeriodSeconds * 1000,
-        logger,
-      })
-    : undefined;
-
   let stopped = false;
   const startControllers = async () => {
     env.hmacKey = await hmacKey(client, cfg.leaseNamespace);
@@ -265,19 +284,40 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     for (const c of crCaches) c.start();
     await Promise.all([secrets.synced, ...crCaches.map((c) => c.synced)]);
     cachesSynced = true;
-    if (stopped) return;
+    if (stopped || !leading) return; // stopped, or lost the lease while the caches filled
     for (const c of controllers.values()) c.start();
     logger.info({ controllers: [...controllers.keys()], namespaces: cfg.watchNamespaces.length ? cfg.watchNamespaces : 'all' }, 'controllers started');
+  };
+
+  /**
+   * Lost the lease: start no new reconcile, let the ones running finish (they may hold a one-time
+   * credential the provider already handed out, whose Secret write retries through an API
+   * outage) for at most lostLeaseGraceSeconds, then exit so the process restarts clean. Meanwhile
+   * the elector keeps renewing the lease for them and gates their writes and provider calls on it
+   * (the fence): a successor cannot act on any resource before they have written or given up.
+   * The lease is released at once when all of them ended; after the grace it is left to expire.
+   */
+  const drainAndExit = async (elector: LeaderElector) => {
+    leading = false;
+    metrics.leader.set(0);
+    logger.error({ graceSeconds: cfg.lostLeaseGraceSeconds }, 'leadership lost: no new reconciles; waiting for the running ones, then exiting');
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all([...controllers.values()].map((c) => c.stop())).then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), cfg.lostLeaseGraceSeconds * 1000))),
+    ]);
+    clearTimeout(timer);
+    if (drained) await elector.release();
+    else elector.stop();
+    logger.error({ drained }, drained ? 'running reconciles finished; lease released; exiting' : 'reconciles still running after the grace period; exiting');
+    if (deps.exit) deps.exit(1);
+    else process.exit(1);
   };
 
   if (elector) {
     // Followers keep the process alive and ready-to-serve metrics; only the leader reconciles.
     void elector
-      .run(() => {
-        // Lost the lease: stop at once so two replicas never act on the same token.
-        logger.error('leadership lost; exiting');
-        process.exit(1);
-      })
+      .run(() => void drainAndExit(elector))
       .then(async () => {
         if (stopped) return;
         leading = true;

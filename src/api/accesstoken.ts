@@ -21,9 +21,19 @@ export const OidcSpec = z
     clientId: z.string().min(1).max(256).meta({ description: 'OAuth2 client id (e.g. "pydc" for DataChain).' }),
     clientSecretRef: SecretKeyRef.optional().meta({ description: 'Client secret, for confidential clients only.' }),
     refreshTokenSecretRef: SecretKeyRef.meta({
-      description: 'The refresh (or offline) token a person generated once. The operator keeps the current one in the target Secret.',
+      description:
+        'The refresh (or offline) token a person generated once. The operator keeps the current one in its own state Secret ' +
+        '(token-operator-state-<resource uid>), never in the target Secret unless exposeRefreshToken is set.',
     }),
     scope: z.string().max(1024).optional().meta({ description: 'Scope to request, e.g. "openid offline_access".' }),
+    exposeRefreshToken: z.boolean().optional().meta({
+      description:
+        'DANGEROUS; default false. Also write the current refresh token into the target Secret (key refresh_token). By default it ' +
+        'stays in the operator\'s own state Secret: a refresh token (often an offline token that never expires) lets whoever reads ' +
+        'the Secret mint new access tokens, and every pod that mounts the Secret could. Worse, with refresh-token rotation on, a ' +
+        'client library that refreshes on its own spends the token the operator holds, and Keycloak\'s reuse detection then ends ' +
+        'the whole chain. Set it only for a workload that must refresh by itself and that nothing else mounts.',
+    }),
     allowInsecureHttp: AllowInsecureHttp,
   })
   .meta({
@@ -55,7 +65,9 @@ export const AccessTokenSpec = z
     gnap: GnapSpec.optional(),
     ...commonSpecFields,
     target: target(
-      'The Secret to write: oidc keys access_token, token_type, expires_at, refresh_token; gnap keys access_token, manage_url, expires_at, access.',
+      'The Secret to write: oidc keys access_token, token_type, expires_at (and refresh_token only with oidc.exposeRefreshToken); ' +
+        'gnap keys access_token, expires_at, access. What can mint new tokens (the refresh token, the GNAP manage URL) stays in the ' +
+        'operator\'s own state Secret.',
     ),
   })
   .meta({

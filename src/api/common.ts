@@ -28,6 +28,29 @@ export const Duration = z
     }),
   });
 
+/**
+ * A Duration with a floor. The operator applies the same floor at runtime (parse with
+ * `durationFloorMs`), so admission and runtime agree: what admission accepts is what runs.
+ * (Validations on a wrapper replace the inner schema's own: Duration's are repeated here.)
+ */
+export function durationAtLeast(min: string, field: string, why: string) {
+  return Duration.meta({
+    'x-kubernetes-validations': [
+      ...((Duration.meta()?.['x-kubernetes-validations'] as Rule[] | undefined) ?? []),
+      { rule: `duration(self) >= duration('${min}')`, message: `${field} must be at least ${min}: ${why}` },
+    ],
+  });
+}
+
+/** Floors of the interval fields (admission and runtime); see durationAtLeast. */
+export const FLOORS = {
+  rotateBefore: '10s',
+  checkInterval: '30s',
+  refreshInterval: '1m',
+  authorizationTtl: '5m',
+  revokeTimeout: '1m',
+} as const;
+
 /** DNS-1123 subdomain: the name rule for Secrets and most objects. */
 export const ObjectName = z
   .string()
@@ -110,7 +133,7 @@ export function targetIsNotAnInput(refs: string[]): Rule[] {
     const guards = parts.map((_, i) => `!has(self.${parts.slice(0, i + 1).join('.')})`);
     return {
       rule: `${guards.join(' || ')} || self.${ref}.name != self.target.secretName`,
-      message: `target.secretName must differ from ${ref}.name: the operator owns the target Secret (and deletes it with this resource); the input Secret stays yours`,
+      message: `target.secretName must differ from ${ref}.name: the operator writes the target Secret; the input Secret stays yours`,
       fieldPath: '.target.secretName',
     };
   });
@@ -154,7 +177,9 @@ export const CronSchedule = z
 
 export const Rotation = z
   .object({
-    rotateBefore: Duration.optional().meta({ description: 'Renew this long before the credential expires (e.g. "720h").' }),
+    rotateBefore: durationAtLeast(FLOORS.rotateBefore, 'rotateBefore', 'a shorter lead leaves no time to renew before the credential expires')
+      .optional()
+      .meta({ description: `Renew this long before the credential expires (e.g. "720h"; at least ${FLOORS.rotateBefore}).` }),
     rotateBeforePercent: z.int().min(1).max(99).optional().meta({
       description: 'Renew when this share of the lifetime is left (1-99). Default 33 when rotateBefore is unset.',
     }),
@@ -200,24 +225,41 @@ const LabelMap = z
   .meta({ maxProperties: 64, ...mapRules('label', 'app.kubernetes.io/managed-by') });
 const AnnotationMap = z.record(z.string().max(317), z.string().max(4096)).meta({ maxProperties: 64, ...mapRules('annotation', '') });
 
+export const CreationPolicy = z.enum(['Owner', 'Merge', 'Orphan']).meta({
+  description:
+    'Who the target Secret belongs to. Owner (default): the operator creates it and owns it (a controller owner reference: ' +
+    'garbage-collected with this resource unless deletionPolicy is Retain); a Secret that already exists and was not created ' +
+    'for this resource is never touched (Ready=False, SecretOwnedElsewhere). Merge: write only this resource\'s keys into a ' +
+    'Secret that already exists; other keys, its owner references and its type are never changed, and no owner reference is ' +
+    'added. Orphan: the operator creates the Secret, with no owner reference (it outlives this resource). One Secret has one ' +
+    'claimant: a Secret another token resource writes, or reads as an input, is refused (SecretClaimedByOther).',
+});
+
 export function target(description: string) {
   return z
     .object({
-      secretName: ObjectName.meta({ description: 'The Secret to write, in the same namespace; created and owned by the operator.' }),
+      secretName: ObjectName.meta({ description: 'The Secret to write, in the same namespace (see creationPolicy for who owns it).' }),
+      creationPolicy: CreationPolicy.optional(),
       labels: LabelMap.optional().meta({ description: 'Extra labels for the Secret (not under token-operator.io/ or app.kubernetes.io/managed-by).' }),
       annotations: AnnotationMap.optional().meta({ description: 'Extra annotations for the Secret (not under token-operator.io/).' }),
       rolloutRestart: z.array(RolloutTarget).max(32).optional().meta({
         description:
           'Workloads to restart after the Secret gets a new credential: the operator sets the pod-template annotation ' +
-          'token-operator.io/secret-revision to "<secretName>@<revision>". Rotations in quick succession restart them once, with the latest revision.',
+          'token-operator.io/secret-revision to "<secretName>@<revision>". Rotations in quick succession restart them once, with the latest revision. ' +
+          'Only workloads whose pod template uses the Secret (a secret or projected volume, envFrom, or env valueFrom) are restarted; ' +
+          'any other is refused and named in the RolloutRestarted condition.',
       }),
     })
     .meta({ description });
 }
 
-export const DeletionPolicy = z.enum(['Revoke', 'Retain']).meta({
-  description: 'On delete: Revoke = revoke at the provider, then delete the Secret; Retain = leave the credential alone.',
-});
+const DELETION_POLICY =
+  'On delete. Revoke: revoke the credential at the provider, then delete the target Secret (the credential is dead; with ' +
+  'creationPolicy Merge only this resource\'s keys are removed). If revoking cannot succeed (the namespace is being deleted, an ' +
+  'input Secret is gone, or the provider keeps failing for revokeTimeout) the resource is released anyway with a Warning event ' +
+  'RevokeAbandoned saying what may still be valid; the annotation token-operator.io/skip-revoke: "true" releases it at once. ' +
+  'Retain (default): leave the credential alone and the target Secret in place, with the operator\'s owner reference and labels removed.';
+export const DeletionPolicy = z.enum(['Revoke', 'Retain']).meta({ description: DELETION_POLICY });
 
 export const Condition = z
   .object({
@@ -269,10 +311,19 @@ export const commonStatusFields = {
 export const commonSpecFields = {
   suspend: z.boolean().optional().meta({ description: 'true = no provider calls; the Secret is left as it is.' }),
   rotation: Rotation.optional(),
-  deletionPolicy: DeletionPolicy.optional().meta({
-    description: 'On delete: Revoke = revoke at the provider, then delete the Secret; Retain (default) = leave the credential alone.',
-  }),
+  deletionPolicy: DeletionPolicy.optional().meta({ description: DELETION_POLICY }),
+  revokeTimeout: durationAtLeast(FLOORS.revokeTimeout, 'revokeTimeout', 'revoking is retried with back-off, and a shorter bound would give up on a brief outage')
+    .optional()
+    .meta({
+      description:
+        'deletionPolicy Revoke: how long after the delete request the operator keeps retrying a failing revoke before it releases the ' +
+        `resource anyway (Warning event RevokeAbandoned). Default 10m, at least ${FLOORS.revokeTimeout}.`,
+    }),
 };
+
+export const DEFAULT_REVOKE_TIMEOUT = '10m';
+/** `"true"` on a resource being deleted: release it without revoking (what may still be valid is named in an event). */
+export const SKIP_REVOKE_ANNOTATION = `${GROUP}/skip-revoke`;
 
 export const ROTATE_ANNOTATION = `${GROUP}/rotate`;
 export const FINALIZER = `${GROUP}/finalizer`;

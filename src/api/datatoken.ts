@@ -2,12 +2,13 @@ import { z } from 'zod';
 import {
   AllowInsecureHttp,
   DeletionPolicy,
-  Duration,
+  FLOORS,
   Rotation,
   SecretKeyRef,
   SecretRef,
   commonSpecFields,
   commonStatusFields,
+  durationAtLeast,
   endpointUrl,
   httpsUnlessAllowed,
   target,
@@ -20,18 +21,20 @@ export const PrivicoreSpec = z
   .object({
     apiUrl: endpointUrl('Privicore API base URL, e.g. https://stage.privicore.com:9009.'),
     profileSecretRef: SecretRef.meta({ description: 'Secret with keys username and password of the Privicore profile.' }),
-    authorizationTtl: Duration.optional().meta({
+    authorizationTtl: durationAtLeast(FLOORS.authorizationTtl, 'spec.privicore.authorizationTtl', 'the authorization is renewed shortly before it runs out, so a shorter one would be renewed all the time')
+      .optional()
+      .meta({
       description:
-        'Lifetime to request when the profile authorization is reauthorized (it is renewed shortly before it runs out). Default 24h. ' +
+        `Lifetime to request when the profile authorization is reauthorized (it is renewed shortly before it runs out). Default 24h, at least ${FLOORS.authorizationTtl}. ` +
         'One authorization per profile is shared by every DataToken the operator manages.',
     }),
     allowInsecureHttp: AllowInsecureHttp,
   })
   .meta({ description: 'Privicore profile and data-token API.', 'x-kubernetes-validations': httpsUnlessAllowed(['apiUrl']) });
 
-const CheckInterval = Duration.optional().meta({
+const CheckInterval = durationAtLeast(FLOORS.checkInterval, 'checkInterval', 'each check reads the referenced Secret from the API server').optional().meta({
   description:
-    'How often to re-read the referenced Secret to notice a change (default 60s). The operator does not watch Secrets it does not manage, ' +
+    `How often to re-read the referenced Secret to notice a change (default 60s, at least ${FLOORS.checkInterval}). The operator does not watch Secrets it does not manage, ` +
     'so a change is picked up within this interval (or at once when the DataToken itself changes).',
 });
 
@@ -57,9 +60,9 @@ export const DataTokenSpec = z
       })
       .optional()
       .meta({ description: 'Download the data behind an existing data token; refreshed every refreshInterval, on the rotate annotation, and when the token changes.' }),
-    refreshInterval: Duration.optional().meta({
+    refreshInterval: durationAtLeast(FLOORS.refreshInterval, 'refreshInterval', 'each refresh downloads the data from Privicore again').optional().meta({
       description:
-        'tokenRef mode: download the data again this long after the last download (default 24h). Data behind a token has no expiry, ' +
+        `tokenRef mode: download the data again this long after the last download (default 24h, at least ${FLOORS.refreshInterval}). Data behind a token has no expiry, ` +
         'so this takes the place of an expiry; rotation.schedule and rotation.jitterPercent apply to it.',
     }),
     ...commonSpecFields,

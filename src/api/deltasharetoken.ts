@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import {
   AllowInsecureHttp,
-  Duration,
   SecretRef,
   commonSpecFields,
   commonStatusFields,
+  durationAtLeast,
   endpointUrl,
   httpsUnlessAllowed,
   target,
@@ -29,20 +29,17 @@ export const DeltaShareTokenSpec = z
   .object({
     dds: DdsProviderSpec,
     ...commonSpecFields,
-    overlap: Duration.optional().meta({
-      description:
-        'How long the previous (ROTATED) token keeps working after a rotation (existing_token_expiry_time_in_seconds). Default 1h, at least 2m: ' +
-        'pods see a changed Secret only after the kubelet syncs it (about a minute, plus its cache TTL), and workloads in target.rolloutRestart need time to roll.',
-      // Setting validations here replaces Duration's own; keep them and add the minimum.
-      'x-kubernetes-validations': [
-        ...((Duration.meta()?.['x-kubernetes-validations'] as unknown[] | undefined) ?? []),
-        {
-          rule: "duration(self) >= duration('2m')",
-          message:
-            'spec.overlap must be at least 2m: the kubelet updates mounted Secrets about once a minute plus its cache TTL, so a shorter overlap would kill the previous token before every pod has the new one',
-        },
-      ],
-    }),
+    overlap: durationAtLeast(
+      '2m',
+      'spec.overlap',
+      'the kubelet updates mounted Secrets about once a minute plus its cache TTL, so a shorter overlap would kill the previous token before every pod has the new one',
+    )
+      .optional()
+      .meta({
+        description:
+          'How long the previous (ROTATED) token keeps working after a rotation (existing_token_expiry_time_in_seconds). Default 1h, at least 2m: ' +
+          'pods see a changed Secret only after the kubelet syncs it (about a minute, plus its cache TTL), and workloads in target.rolloutRestart need time to roll.',
+      }),
     verify: z.boolean().optional().meta({
       description: 'GET {endpoint}/shares with the new bearer token before reporting Ready. Default true.',
     }),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { InformerEvent, ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
+import { tenantOf } from './round-robin.js';
 import { WorkQueue } from './work-queue.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -100,7 +101,7 @@ export class Controller<T extends KubeObject> {
       if (key === undefined) return;
       if (this.o.pool) {
         this.waitingForSlot.add(key);
-        await this.o.pool.acquire();
+        await this.o.pool.acquire(tenantOf(key));
         this.waitingForSlot.delete(key);
         if (this.stopping) {
           this.o.pool.release();

@@ -80,6 +80,11 @@ export interface KubeClientOptions {
   onRequest?: (verb: string, resource: string, code: number, seconds: number, path: string) => void;
   /** impersonate this user (e.g. system:serviceaccount:ns:name) — tests prove chart RBAC this way */
   impersonate?: string;
+  /**
+   * Called before every write (create, patch, update, delete); throwing refuses it before it is
+   * sent. Leader election fences the reconcilers' writes with it (leader-election.ts).
+   */
+  writeGate?: () => void;
 }
 
 export interface RequestOptions {
@@ -88,6 +93,8 @@ export interface RequestOptions {
   contentType?: string;
   /** for metrics: list/watch/get/create/patch/update/delete */
   verb?: string;
+  /** give up on the request after this long (default 60 s) */
+  timeoutMs?: number;
 }
 
 export class KubeClient {
@@ -142,6 +149,8 @@ export class KubeClient {
   async request<T>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
     await this.prepare();
     await this.limiter.take();
+    // checked as late as possible: after the rate limiter's wait, right before the request goes out
+    if (method !== 'GET') this.opts.writeGate?.();
     const started = performance.now();
     const verb = ro.verb ?? method.toLowerCase();
     let code = 0;
@@ -168,18 +177,34 @@ export class KubeClient {
         {
           method,
           agent: this.agent,
-          headers: this.headers(payload === undefined ? undefined : (ro.contentType ?? 'application/json')),
+          // with a length, not chunked: the API server leaves a chunked DELETE body unread on a
+          // kept-alive connection, and the next request on it then reads garbage
+          headers: {
+            ...this.headers(payload === undefined ? undefined : (ro.contentType ?? 'application/json')),
+            ...(payload === undefined ? {} : { 'content-length': String(Buffer.byteLength(payload)) }),
+          },
           timeout: 60_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
+          res.on('end', () => {
+            clearTimeout(deadline);
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+          });
+          res.on('error', (e) => {
+            clearTimeout(deadline);
+            reject(e);
+          });
         },
       );
+      // `timeout` above is the socket's idle time; a deadline bounds the whole request (lease renewals)
+      const deadline = ro.timeoutMs === undefined ? undefined : setTimeout(() => req.destroy(new Error(`request to ${url.pathname} timed out`)), ro.timeoutMs);
       req.on('timeout', () => req.destroy(new Error(`request to ${url.pathname} timed out`)));
-      req.on('error', reject);
+      req.on('error', (e) => {
+        clearTimeout(deadline);
+        reject(e);
+      });
       if (payload !== undefined) req.write(payload);
       req.end();
     });

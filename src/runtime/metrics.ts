@@ -5,7 +5,7 @@ type Family = Awaited<ReturnType<Gauge<TokenLabel>['get']>>;
 type Ready = 'True' | 'False' | 'Unknown';
 const CONDITIONS: readonly Ready[] = ['True', 'False', 'Unknown'];
 
-/** What the per-token series say about one token: a few fields instead of five prom-client series. */
+/** What the per-token series say about one token: a few fields instead of a prom-client series per gauge. */
 interface TokenState {
   kind: string;
   namespace: string;
@@ -13,8 +13,14 @@ interface TokenState {
   /** unix seconds; undefined: no series */
   expiration: number | undefined;
   nextRotation: number | undefined;
+  /** when the credential in the Secret was issued (unix seconds): with expiration, its lifetime */
+  issued: number | undefined;
   /** the Ready condition's status: 1 for it, 0 for the other two (all 0 when undefined) */
   ready: Ready | undefined;
+  /** Stalled=True: only a human can fix it */
+  stalled: boolean;
+  /** spec.suspend: no provider calls, so no rotation is expected */
+  suspended: boolean;
 }
 
 type Emit = (value: number, condition?: Ready) => void;
@@ -102,52 +108,52 @@ export class OperatorMetrics {
   readonly registry: Registry = new OperatorRegistry();
 
   /**
-   * per-token state behind the three token gauges, by kind, namespace and name (nested maps: no
+   * per-token state behind the token gauges, by kind, namespace and name (nested maps: no
    * key string per token beyond the name the state holds anyway)
    */
   private readonly tokens = new Map<string, Map<string, Map<string, TokenState>>>();
 
   // registered by their constructors; fed by observeToken/forgetToken only
-  private readonly expiration = new TokenGauge(
-    {
-      name: 'token_operator_token_expiration_timestamp_seconds',
-      help: 'When the credential in the target Secret expires (unix seconds).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => {
-      if (t.expiration !== undefined) emit(t.expiration);
-    },
-  );
-  private readonly nextRotation = new TokenGauge(
-    {
-      name: 'token_operator_token_next_rotation_timestamp_seconds',
-      help: 'When the operator plans to renew the credential (unix seconds).',
-      labelNames: ['kind', 'namespace', 'name'],
-      registers: [this.registry],
-    },
-    () => this.states(),
-    (t, emit) => {
-      if (t.nextRotation !== undefined) emit(t.nextRotation);
-    },
-  );
-  private readonly ready = new TokenGauge(
-    {
-      name: 'token_operator_token_ready_status',
-      help: 'Ready condition of each token, one series per condition status (1 = current).',
-      labelNames: ['kind', 'namespace', 'name', 'condition'],
-      registers: [this.registry],
-    },
-    () => this.states(),
+  private readonly expiration = this.tokenGauge('token_operator_token_expiration_timestamp_seconds', 'When the credential in the target Secret expires (unix seconds).', (t, emit) => {
+    if (t.expiration !== undefined) emit(t.expiration);
+  });
+  private readonly nextRotation = this.tokenGauge('token_operator_token_next_rotation_timestamp_seconds', 'When the operator plans to renew the credential (unix seconds).', (t, emit) => {
+    if (t.nextRotation !== undefined) emit(t.nextRotation);
+  });
+  // The alerts (charts/token-operator/templates/prometheusrule.yaml) measure lateness relative
+  // to the credential's lifetime (expiration - issued): a 5-minute token and a 90-day one
+  // cannot share a fixed threshold.
+  private readonly issued = this.tokenGauge('token_operator_token_issued_timestamp_seconds', 'When the credential in the target Secret was issued or last renewed (unix seconds).', (t, emit) => {
+    if (t.issued !== undefined) emit(t.issued);
+  });
+  // Rare states, so a series only while true: at 10,000 tokens a 0 per token for each was 20,000
+  // lines and some 2 MB more per scrape, for nothing the alerts (`== 1`, `unless … == 1`) need.
+  private readonly stalled = this.tokenGauge('token_operator_token_stalled', 'Present (1) while the token is Stalled: only a human can fix it (its Stalled condition says what).', (t, emit) => {
+    if (t.stalled) emit(1);
+  });
+  private readonly suspended = this.tokenGauge('token_operator_token_suspended', 'Present (1) while spec.suspend is true: no provider calls, so no rotation is due.', (t, emit) => {
+    if (t.suspended) emit(1);
+  });
+  private readonly ready = this.tokenGauge(
+    'token_operator_token_ready_status',
+    'Ready condition of each token, one series per condition status (1 = current).',
     (t, emit) => {
       for (const c of CONDITIONS) emit(t.ready === c ? 1 : 0, c);
     },
+    ['condition'],
   );
   readonly rotations = new Counter({
     name: 'token_operator_rotations_total',
     help: 'Attempts to issue or renew credentials, by kind and result (issued, rotated, failed).',
     labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly revokeAbandoned = new Counter({
+    name: 'token_operator_revoke_abandoned_total',
+    help:
+      'Resources released on delete without a successful revoke at the provider, by kind and reason ' +
+      '(SkipRevoke, Suspended, NamespaceTerminating, InputGone, RevokeTimeout): their credential may still be valid there.',
+    labelNames: ['kind', 'reason'] as const,
     registers: [this.registry],
   });
   readonly providerCalls = new Counter({
@@ -218,22 +224,36 @@ export class OperatorMetrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'token_operator_' });
   }
 
-  /** Publishes a token's times and readiness; called after every reconcile. */
+  /**
+   * Starts a kind's rotation counters at 0: `increase()` cannot see the first count of a series
+   * that is born at 1, so the first success after a restart would not end a "rotations failing" alert.
+   */
+  registerKind(kind: string): void {
+    for (const result of ['issued', 'rotated', 'failed']) this.rotations.inc({ kind, result }, 0);
+  }
+
+  /** Publishes a token's times, readiness, Stalled and suspend; called after every reconcile. */
   observeToken(
     kind: string,
     namespace: string,
     name: string,
-    t: { expiration?: string; nextRotation?: string; ready?: Ready },
+    t: { expiration?: string; nextRotation?: string; issued?: string; ready?: Ready; stalled?: boolean; suspended?: boolean },
   ): void {
     let byNs = this.tokens.get(kind);
     if (!byNs) this.tokens.set(kind, (byNs = new Map()));
     let byName = byNs.get(namespace);
     if (!byName) byNs.set(namespace, (byName = new Map()));
     let s = byName.get(name);
-    if (!s) byName.set(name, (s = { kind, namespace, name, expiration: undefined, nextRotation: undefined, ready: undefined }));
+    if (!s) {
+      s = { kind, namespace, name, expiration: undefined, nextRotation: undefined, issued: undefined, ready: undefined, stalled: false, suspended: false };
+      byName.set(name, s);
+    }
     s.expiration = t.expiration ? Date.parse(t.expiration) / 1000 : undefined;
     s.nextRotation = t.nextRotation ? Date.parse(t.nextRotation) / 1000 : undefined;
+    s.issued = t.issued ? Date.parse(t.issued) / 1000 : undefined;
     s.ready = t.ready;
+    s.stalled = t.stalled === true;
+    s.suspended = t.suspended === true;
   }
 
   /** Deletes every per-token series when the resource is gone. */
@@ -242,6 +262,11 @@ export class OperatorMetrics {
     const byName = byNs?.get(namespace);
     if (!byNs || !byName?.delete(name)) return;
     if (byName.size === 0) byNs.delete(namespace);
+  }
+
+  /** A per-token gauge (labels kind, namespace, name, plus `extra`), its series made at scrape time from the states. */
+  private tokenGauge(name: string, help: string, seriesOf: (t: TokenState, emit: Emit) => void, extra: readonly TokenLabel[] = []): TokenGauge {
+    return new TokenGauge({ name, help, labelNames: ['kind', 'namespace', 'name', ...extra], registers: [this.registry] }, () => this.states(), seriesOf);
   }
 
   private *states(): Iterable<TokenState> {

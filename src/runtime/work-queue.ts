@@ -1,10 +1,14 @@
 import { TokenBucket } from '../schedule/token-bucket.js';
+import { RoundRobin, tenantOf } from './round-robin.js';
 
 /**
  * A keyed work queue with controller-runtime semantics: a key is queued at most once,
  * is never processed by two workers at once (a change during processing re-queues it
  * after `done`), can be delayed (`addAfter`, the earliest due time wins), and failures
- * back off per key (exponential) and globally (token bucket).
+ * back off per key (exponential) and globally (token bucket). Keys are handed out FIFO within a
+ * namespace and round-robin between namespaces (round-robin.ts): one namespace's herd of
+ * rotate-now annotations delays another namespace's due key by at most one key per busy
+ * namespace, not by the whole herd.
  */
 export interface WorkQueueOptions {
   baseDelayMs?: number;
@@ -21,8 +25,8 @@ export interface WorkQueueOptions {
 export const MAX_TIMER_MS = 12 * 60 * 60 * 1000;
 
 export class WorkQueue {
-  private readonly queue: string[] = [];
-  private head = 0;
+  /** keys ready for a worker, per namespace */
+  private readonly ready = new RoundRobin<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   /**
@@ -47,7 +51,7 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queue.length - this.head;
+    return this.ready.size;
   }
 
   add(key: string): void {
@@ -66,7 +70,7 @@ export class WorkQueue {
       waiter(key);
       return;
     }
-    this.queue.push(key);
+    this.ready.push(tenantOf(key), key);
     this.opts.onDepth?.(this.depth);
   }
 
@@ -189,12 +193,8 @@ export class WorkQueue {
 
   /** Resolves with the next key, or undefined once shut down. */
   get(): Promise<string | undefined> {
-    if (this.head < this.queue.length) {
-      const key = this.queue[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
-        this.head = 0;
-      }
+    const key = this.ready.shift();
+    if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
       this.opts.onDepth?.(this.depth);
@@ -209,12 +209,12 @@ export class WorkQueue {
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
       this.dirty.add(key);
-      this.queue.push(key);
+      this.ready.push(tenantOf(key), key);
       this.opts.onDepth?.(this.depth);
-      // a worker may be idle waiting: hand it the key
+      // a worker may be idle waiting: hand it the next key (whoever's turn it is)
       const waiter = this.waiters.shift();
       if (waiter) {
-        const next = this.queue[this.head++]!;
+        const next = this.ready.shift()!;
         this.dirty.delete(next);
         this.processing.add(next);
         waiter(next);

@@ -1,13 +1,16 @@
+import { RoundRobin } from './round-robin.js';
+
 /**
  * Reconcile slots shared by the controllers of one process. With a fixed number of workers per
  * kind, a burst of one kind (DataTokens, whose first issue waits on Privicore's asynchronous
  * commands) queued behind its own workers while the other kinds' workers sat idle; from a
- * shared pool each kind uses what the others leave free. Waiters are served first come, first
- * served, so a kind with a long backlog cannot starve one that just got work.
+ * shared pool each kind uses what the others leave free. Waiters are served round-robin by
+ * tenant (the namespace of the key they hold), first come first served within one: a kind or a
+ * namespace with a long backlog cannot starve one that just got work.
  */
 export class WorkerPool {
   private free: number;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting = new RoundRobin<() => void>();
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`worker pool size must be a positive integer, got ${size}`);
@@ -15,12 +18,12 @@ export class WorkerPool {
   }
 
   /** Resolves once a slot is this caller's; hand it back with release(). */
-  acquire(): Promise<void> {
+  acquire(tenant = ''): Promise<void> {
     if (this.free > 0) {
       this.free--;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => this.waiting.push(tenant, resolve));
   }
 
   release(): void {

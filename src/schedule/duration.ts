@@ -19,3 +19,11 @@ export function formatDuration(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+/**
+ * A duration, never below `floor`: admission refuses shorter values (src/api FLOORS), and a
+ * resource stored before a floor existed runs with the floor rather than the shorter value.
+ */
+export function atLeast(text: string, floor: string): number {
+  return Math.max(parseDuration(floor), parseDuration(text));
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { nextCronSlot } from './cron.js';
-import { parseDuration } from './duration.js';
+import { atLeast } from './duration.js';
 
 export interface RotationPolicy {
   rotateBefore?: string;
@@ -12,6 +12,8 @@ export interface RotationPolicy {
 export const DEFAULT_ROTATE_BEFORE_PERCENT = 33;
 export const DEFAULT_JITTER_PERCENT = 5;
 export const MAX_JITTER_MS = 3_600_000;
+/** the floor admission applies to rotation.rotateBefore (src/api FLOORS.rotateBefore; a unit test keeps them equal) */
+export const MIN_ROTATE_BEFORE = '10s';
 
 /**
  * When to renew a credential issued at `issuedAt` that expires at `expiresAt`
@@ -28,7 +30,7 @@ export function nextRotationTime(
 ): Date {
   const lifetime = Math.max(0, expiresAt.getTime() - issuedAt.getTime());
   let lead: number;
-  if (p?.rotateBefore) lead = parseDuration(p.rotateBefore);
+  if (p?.rotateBefore) lead = atLeast(p.rotateBefore, MIN_ROTATE_BEFORE);
   else lead = (lifetime * (p?.rotateBeforePercent ?? DEFAULT_ROTATE_BEFORE_PERCENT)) / 100;
   // A lead longer than the whole lifetime would rotate forever: cap it at 90% of the lifetime.
   lead = Math.min(lead, lifetime * 0.9);

@@ -17,6 +17,7 @@ import {
   deleteResource,
   getResource,
   getSecretData,
+  privateCredential,
   startTestOperator,
   waitFor,
   waitForReady,
@@ -51,6 +52,8 @@ const ready = (name: string, reason: string, minRevision = 1) => waitForReady(cl
 const annotate = (name: string, value: string) => requestRotation(client, PLURAL, ns, name, value);
 
 const tokenData = async (name: string) => (await getSecretData(client, ns, `${name}-token`))!;
+/** the manage URL (with the client key it rotates and revokes): in the operator's state Secret only */
+const manageUrl = async (name: string) => (await privateCredential(client, PLURAL, ns, name))?.manage_url;
 
 beforeAll(async () => {
   client = adminClient();
@@ -85,17 +88,20 @@ describe('AccessToken (gnap) against the real API server and the GNAP simulator'
     expect(r.metadata?.finalizers).toContain('token-operator.io/finalizer');
 
     const data = await tokenData('first');
-    expect(Object.keys(data).sort()).toEqual(['access', 'access_token', 'expires_at', 'manage_url']);
+    // what a workload needs to call the resource server; the manage URL stays in the state Secret
+    expect(Object.keys(data).sort()).toEqual(['access', 'access_token', 'expires_at']);
     expect(JSON.parse(data.access!)).toEqual([{ type: 'outgoing-payment', actions: ['create', 'read'], identifier: g.wallet }]);
     expect(await resourceStatus(data.access_token)).toBe(200);
-    expect(data.manage_url).not.toBe(seed.manageUrl);
+    const manage = await manageUrl('first');
+    expect(manage).toMatch(/^http/);
+    expect(manage).not.toBe(seed.manageUrl);
     // rotation revokes the old token at once: the grant's first token is dead now
     expect(await resourceStatus(seed.value)).toBe(401);
     const secret = await client.get(`/api/v1/namespaces/${ns}/secrets/first-token`);
     expect(secret.metadata?.annotations).toMatchObject({ 'token-operator.io/revision': '1', 'token-operator.io/seed-hmac': expect.stringMatching(/^hmac-sha256:/) });
     // never a token value or a manage URL (a capability) in status
     const text = JSON.stringify(r.status);
-    for (const secretValue of [data.access_token!, data.manage_url!, seed.value, seed.manageUrl]) expect(text).not.toContain(secretValue);
+    for (const secretValue of [data.access_token!, manage!, seed.value, seed.manageUrl]) expect(text).not.toContain(secretValue);
   });
 
   it('makes zero API writes and zero provider calls on a no-op resync', async () => {
@@ -112,12 +118,13 @@ describe('AccessToken (gnap) against the real API server and the GNAP simulator'
   it('time travel: rotates before expiry; the old token is refused, the new one works, the manage URL changes', async () => {
     for (let i = 2; i <= 3; i++) {
       const before = await tokenData('first');
+      const manageBefore = await manageUrl('first');
       clock.advance(7 * MIN);
       op.enqueueAll();
       const r = await ready('first', 'Rotated', i);
       const after = await tokenData('first');
       expect(after.access_token).not.toBe(before.access_token);
-      expect(after.manage_url).not.toBe(before.manage_url);
+      expect(await manageUrl('first')).not.toBe(manageBefore);
       expect(await resourceStatus(before.access_token)).toBe(401);
       expect(await resourceStatus(after.access_token)).toBe(200);
       expect(statusOf(r).lastRotationTime).toBe(clock.now().toISOString());
@@ -224,17 +231,14 @@ describe('AccessToken (gnap) against the real API server and the GNAP simulator'
 
   it('a Secret write that keeps failing after the rotation: the new token is held in memory and written next time, no second rotation', async () => {
     const g = await gnapResource('stubborn');
-    // an immutable Secret of the same name refuses every write of new data (422)
-    await client.create(`/api/v1/namespaces/${ns}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'stubborn-token', namespace: ns },
-      immutable: true,
-      stringData: { note: 'in the way' },
-    });
+    await createResource(client, PLURAL, g.obj);
+    await ready('stubborn', 'Issued');
+    const issued = await tokenData('stubborn');
+    // someone makes the Secret immutable: every write of new data is refused (422)
+    await client.patch(`/api/v1/namespaces/${ns}/secrets/stubborn-token`, { immutable: true }, 'merge');
     const rotations = () => sim.state.requests.filter((q) => q.method === 'POST' && q.status === 200).length;
     const before = rotations();
-    await createResource(client, PLURAL, g.obj);
+    await annotate('stubborn', 'stuck-1');
     // writeCredential retries 5 times (≈ 7.5 s) before giving up
     const r = await waitFor(
       'stubborn: Ready=False KubernetesApiError',
@@ -247,12 +251,12 @@ describe('AccessToken (gnap) against the real API server and the GNAP simulator'
     expect(condition(r, 'Ready')?.message).toContain('422');
     expect(statusOf(r).pendingRefreshSince).toBeDefined();
     expect(rotations()).toBe(before + 1);
-    expect(await resourceStatus(g.seed.value)).toBe(401); // rotated: only the operator's memory holds the live token
+    expect(await resourceStatus(issued.access_token)).toBe(401); // rotated: the live token is not in the Secret yet
 
     await client.delete(`/api/v1/namespaces/${ns}/secrets/stubborn-token`);
     clock.advance(10_000);
     op.enqueueAll();
-    const ok = await ready('stubborn', 'Issued');
+    const ok = await ready('stubborn', 'Rotated', 2);
     expect(statusOf(ok).pendingRefreshSince).toBeUndefined();
     expect(rotations()).toBe(before + 1);
     expect(await resourceStatus((await tokenData('stubborn')).access_token)).toBe(200);

@@ -153,6 +153,14 @@ bad(DST, 'overlap of a century', { 'spec.overlap': '876000h' }, 'spec.overlap', 
 bad(DT, 'zero authorizationTtl', { 'spec.privicore.authorizationTtl': '0m' }, 'spec.privicore.authorizationTtl', 'positive duration');
 bad(DT, 'authorizationTtl with spaces', { 'spec.privicore.authorizationTtl': '24 h' }, 'spec.privicore.authorizationTtl');
 bad(DT, 'overlong duration string', { 'spec.privicore.authorizationTtl': `${long(40, '1')}h` }, 'spec.privicore.authorizationTtl', 'Too long');
+// ── floors: every interval at least what the runtime applies (issue #15) ─────────────────
+bad(DT, 'checkInterval of 1ms', { 'spec.source.checkInterval': '1ms' }, 'spec.source.checkInterval', 'checkInterval must be at least 30s');
+bad(DT, 'tokenRef checkInterval of 10s', { 'spec.tokenRef.checkInterval': '10s' }, 'spec.tokenRef.checkInterval', 'checkInterval must be at least 30s', tokenRefSpec());
+bad(DT, 'refreshInterval of 1ms', { 'spec.refreshInterval': '1ms' }, 'spec.refreshInterval', 'refreshInterval must be at least 1m', tokenRefSpec());
+bad(DT, 'authorizationTtl of 1m', { 'spec.privicore.authorizationTtl': '1m' }, 'spec.privicore.authorizationTtl', 'authorizationTtl must be at least 5m');
+bad(DST, 'rotateBefore of 1ms', { 'spec.rotation': { rotateBefore: '1ms' } }, 'spec.rotation.rotateBefore', 'rotateBefore must be at least 10s');
+bad(AT, 'revokeTimeout of 5s', { 'spec.revokeTimeout': '5s' }, 'spec.revokeTimeout', 'revokeTimeout must be at least 1m');
+bad(DST, 'an unknown creationPolicy', { 'spec.target.creationPolicy': 'Adopt' }, 'spec.target.creationPolicy', 'Unsupported value');
 
 // ── percentages out of range ───────────────────────────────────────────────────────────
 bad(DST, 'rotateBeforePercent 0', { 'spec.rotation': { rotateBeforePercent: 0 } }, 'spec.rotation.rotateBeforePercent', 'greater than or equal to 1');
@@ -292,8 +300,10 @@ good(DST, 'every field', {
   verify: true,
   onTokenCeiling: 'RevokeAllAndReissue',
   deletionPolicy: 'Retain',
+  revokeTimeout: '1m',
   target: {
     secretName: 'zalando-dds-share',
+    creationPolicy: 'Merge',
     labels: { team: 'analytics', 'app.kubernetes.io/part-of': 'lakehouse' },
     annotations: { 'example.com/owner': 'data platform <data@example.com>' },
     rolloutRestart: [
@@ -321,6 +331,7 @@ good(AT, 'oidc every field', {
     clientSecretRef: { name: 'datachain-client', key: 'client_secret' },
     refreshTokenSecretRef: { name: 'datachain-seed', key: 'refresh_token' },
     scope: 'openid offline_access',
+    exposeRefreshToken: false,
   },
   rotation: { rotateBeforePercent: 33, schedule: '*/5 * * * *' },
   deletionPolicy: 'Revoke',
@@ -336,6 +347,13 @@ good(AT, 'oidc tokenUrl only, over http with allowInsecureHttp', {
   target: { secretName: 'dev-token' },
 });
 good(AT, 'gnap', { ...gnapSpec(), rotation: { rotateBefore: '2m' }, deletionPolicy: 'Revoke' });
+good(AT, 'the floors themselves', { ...gnapSpec(), rotation: { rotateBefore: '10s' }, revokeTimeout: '1m', target: { secretName: 'ilp-token', creationPolicy: 'Orphan' } });
+good(DT, 'interval floors themselves', {
+  ...tokenRefSpec(),
+  privicore: { apiUrl: 'https://stage.privicore.com:9009', profileSecretRef: { name: 'privicore-profile' }, authorizationTtl: '5m' },
+  tokenRef: { secretKeyRef: { name: 'shared-token', key: 'token' }, checkInterval: '30s' },
+  refreshInterval: '1m',
+});
 good(DT, 'source minimal', base.DataToken());
 good(DT, 'tokenRef with every common field', {
   ...tokenRefSpec(),

@@ -46,6 +46,8 @@ describe('the token-operator Helm chart', () => {
     expect(() => template('t', 'x', { logLevel: 'loud' })).toThrow(/logLevel/);
     expect(() => template('t', 'x', { controllers: ['Certificate'] })).toThrow(/controllers/);
     expect(() => template('t', 'x', { workers: 0 })).toThrow(/workers/);
+    expect(() => template('t', 'x', { 'leaderElection.renewDeadlineSeconds': 15 })).toThrow(/renewDeadlineSeconds must be shorter than leaderElection.leaseDurationSeconds/);
+    expect(() => template('t', 'x', { 'leaderElection.retryPeriodSeconds': 10 })).toThrow(/retryPeriodSeconds must be shorter than leaderElection.renewDeadlineSeconds/);
   });
 
   it('renders a restricted, probed Deployment whose env the operator config reads back exactly', () => {
@@ -60,6 +62,7 @@ describe('the token-operator Helm chart', () => {
         'leaderElection.leaseDurationSeconds': 30,
         'leaderElection.renewDeadlineSeconds': 20,
         'leaderElection.retryPeriodSeconds': 4,
+        'leaderElection.lostLeaseGraceSeconds': 300,
         controllers: ['DeltaShareToken'],
         providerTimeoutSeconds: 30,
         providerQps: 5,
@@ -96,6 +99,7 @@ describe('the token-operator Helm chart', () => {
       leaseDurationSeconds: 30,
       renewDeadlineSeconds: 20,
       retryPeriodSeconds: 4,
+      lostLeaseGraceSeconds: 300,
       controllers: ['DeltaShareToken'],
       providerTimeoutSeconds: 30,
       providerQps: 5,
@@ -176,16 +180,21 @@ describe('the token-operator Helm chart', () => {
     expect(() => kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).toThrow(/violates PodSecurity "restricted/);
   });
 
-  it('watchNamespaces rendering passes a server-side dry-run and grants nothing cluster-wide beyond aggregation', async () => {
+  it('watchNamespaces rendering passes a server-side dry-run and grants nothing cluster-wide beyond aggregation and reading the watched namespaces', async () => {
     const ns = await createNamespace(client, 'chart');
     const a = await createNamespace(client, 'team');
     const b = await createNamespace(client, 'team');
     cleanup.push(ns, a, b);
     const rendered = template(`dry-${ns}`, ns, { watchNamespaces: [a, b] });
     const ms = manifests(rendered);
-    expect(byKind(ms, 'ClusterRoleBinding')).toHaveLength(0);
-    // only the aggregated view/edit ClusterRoles, which bind to nobody by themselves
-    expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual([`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-view`]);
+    // the one binding: get on the watched namespaces themselves (is one being deleted?)
+    expect(byKind(ms, 'ClusterRoleBinding').map((r) => r.metadata.name)).toEqual([`dry-${ns}-token-operator-namespaces`]);
+    const nsRole = byKind(ms, 'ClusterRole').find((r) => r.metadata.name === `dry-${ns}-token-operator-namespaces`);
+    expect(nsRole?.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], resourceNames: [a, b], verbs: ['get'] }]);
+    // otherwise only the aggregated view/edit ClusterRoles, which bind to nobody by themselves
+    expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual(
+      [`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-namespaces`, `dry-${ns}-token-operator-view`].sort(),
+    );
     expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns].sort());
     const out = dryRun(rendered);
     expect(out).toContain(`role.rbac.authorization.k8s.io/dry-${ns}-token-operator serverside-applied (server dry run)`);
@@ -217,8 +226,9 @@ describe('the token-operator Helm chart', () => {
     for (const kind of ['poddisruptionbudget', 'networkpolicy', 'servicemonitor', 'prometheusrule']) expect(out).toMatch(new RegExp(`^${kind}[./]`, 'm'));
     const rule = byKind(manifests(rendered), 'PrometheusRule')[0]!;
     const exprs = ((rule.spec as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups[0]!.rules).map((r) => r.expr).join('\n');
-    expect(exprs).toContain('token_operator_token_expiration_timestamp_seconds - time() < 604800');
-    expect(exprs).toContain('token_operator_token_ready_status{condition="False"} == 1');
+    // what each alert means is tested with promtool (test/unit/monitoring/alert-rules.test.ts)
+    expect(exprs).toContain('time() - token_operator_token_next_rotation_timestamp_seconds > token_operator:token_rotation_grace_seconds');
+    expect(exprs).toContain('token_operator_token_stalled == 1');
     expect(exprs).toContain('token_operator_rotations_total{result="failed"}');
     // every metric an alert uses exists in the operator
     const metricsSource = readFileSync(join(ROOT, 'src', 'runtime', 'metrics.ts'), 'utf8');

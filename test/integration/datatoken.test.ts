@@ -70,12 +70,16 @@ const source = (secret: string, extra: Record<string, unknown> = {}) => ({
   source: { secretKeyRef: { name: secret, key: 'key.pem' }, context: 'analytics.reports', ...extra },
 });
 
-async function ready(name: string, reason?: string, minRevision = 1): Promise<KubeObject> {
-  return waitFor(`${name} Ready${reason ? ` (${reason})` : ''} revision>=${minRevision}`, async () => {
-    const r = await getResource(client, PLURAL, ns, name);
-    const c = condition(r, 'Ready');
-    return c?.status === 'True' && (!reason || c.reason === reason) && (statusOf(r).revision ?? 0) >= minRevision ? r : undefined;
-  });
+async function ready(name: string, reason?: string, minRevision = 1, timeoutMs?: number): Promise<KubeObject> {
+  return waitFor(
+    `${name} Ready${reason ? ` (${reason})` : ''} revision>=${minRevision}`,
+    async () => {
+      const r = await getResource(client, PLURAL, ns, name);
+      const c = condition(r, 'Ready');
+      return c?.status === 'True' && (!reason || c.reason === reason) && (statusOf(r).revision ?? 0) >= minRevision ? r : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function readyReason(name: string, reason: string): Promise<KubeObject> {
@@ -183,7 +187,7 @@ describe('DataToken against the real API server and the Privicore simulator', ()
   it('source change → new token written first, then the old one deleted at Privicore (Revoke)', async () => {
     const old = statusOf(await getResource(client, PLURAL, ns, 'src')).tokenId!;
     await setSource('signing-key', 'PEM-v2');
-    op.enqueueAll(); // stands in for the periodic input check (tested below with checkInterval 1s)
+    op.enqueueAll(); // stands in for the periodic input check (tested below with checkInterval 30s)
     const r = await ready('src', 'Rotated', 2);
     const s = statusOf(r);
     expect(s.tokenId).not.toBe(old);
@@ -195,10 +199,11 @@ describe('DataToken against the real API server and the Privicore simulator', ()
 
   it('notices a source change by itself within checkInterval (Retain keeps the old token)', async () => {
     await createSecret(client, ns, 'polled-key', { 'key.pem': 'polled-v1' });
-    await createResource(client, PLURAL, dataToken('polled', source('polled-key', { checkInterval: '1s' })));
+    // the shortest interval admission allows (one GET of the Secret per check)
+    await createResource(client, PLURAL, dataToken('polled', source('polled-key', { checkInterval: '30s' })));
     const first = statusOf(await ready('polled', 'Issued')).tokenId!;
     await setSource('polled-key', 'polled-v2');
-    const r = await ready('polled', 'Rotated', 2);
+    const r = await ready('polled', 'Rotated', 2, 45_000);
     expect(statusOf(r).tokenId).not.toBe(first);
     expect(sim.state.dataTokens.has(first)).toBe(true);
     expect(await resolvable(statusOf(r).tokenId!)).toBe('polled-v2');

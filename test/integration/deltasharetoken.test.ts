@@ -72,8 +72,8 @@ describe('DeltaShareToken against the real API server and the DDS simulator', ()
     const next = Date.parse(status.nextRotationTime as string);
     expect(next).toBeLessThanOrEqual(clock.now().getTime() + 60 * DAY);
     expect(next).toBeGreaterThanOrEqual(clock.now().getTime() + 60 * DAY - 3_600_000);
-    // deletionPolicy Retain (the default) has nothing to do on delete: no finalizer
-    expect(r.metadata?.finalizers ?? []).toEqual([]);
+    // the finalizer hands the Secret back on delete (Retain: without the owner reference)
+    expect(r.metadata?.finalizers).toEqual(['token-operator.io/finalizer']);
 
     const secret = await client.get(`/api/v1/namespaces/${ns}/secrets/first-share`);
     expect(secret.metadata?.labels).toMatchObject({
@@ -204,23 +204,21 @@ describe('DeltaShareToken against the real API server and the DDS simulator', ()
     expect(await getSecretData(client, ns, 'doomed-share')).toBeUndefined();
   });
 
-  it('holds a finalizer only while deletionPolicy is Revoke', async () => {
-    await createResource(client, PLURAL, await dst('switch'));
-    await ready('switch');
-    const path = `/apis/token-operator.io/v1alpha1/namespaces/${ns}/${PLURAL}/switch`;
-    await client.patch(path, { spec: { deletionPolicy: 'Revoke' } }, 'merge');
-    await waitFor('finalizer added', async () => (await getResource(client, PLURAL, ns, 'switch'))?.metadata?.finalizers?.includes('token-operator.io/finalizer') === true);
-    await client.patch(path, { spec: { deletionPolicy: 'Retain' } }, 'merge');
-    await waitFor('finalizer removed', async () => ((await getResource(client, PLURAL, ns, 'switch'))?.metadata?.finalizers ?? []).length === 0);
+  it('holds a finalizer whatever the policies: on delete there is always a Secret to hand back', async () => {
+    await createResource(client, PLURAL, await dst('switch', { target: { secretName: 'switch-share', creationPolicy: 'Orphan' } }));
+    const r = await ready('switch');
+    expect(r.metadata?.finalizers).toEqual(['token-operator.io/finalizer']);
   });
 
-  it('deletes with Retain: no provider call, nothing holds the resource', async () => {
+  it('deletes with Retain: no provider call; the Secret stays, handed back without the owner reference', async () => {
     await createResource(client, PLURAL, await dst('kept'));
     await ready('kept');
-    expect((await getResource(client, PLURAL, ns, 'kept'))?.metadata?.finalizers ?? []).toEqual([]);
+    const data = await getSecretData(client, ns, 'kept-share');
     const patches = sim.state.patchZeroCalls;
     await deleteResource(client, PLURAL, ns, 'kept');
     await waitFor('resource gone', async () => (await getResource(client, PLURAL, ns, 'kept')) === undefined);
     expect(sim.state.patchZeroCalls).toBe(patches);
+    expect(await getSecretData(client, ns, 'kept-share')).toEqual(data);
+    expect((await client.get(`/api/v1/namespaces/${ns}/secrets/kept-share`)).metadata?.ownerReferences ?? []).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
@@ -14,6 +15,7 @@ import {
   waitFor,
   type TestOperator,
 } from '../support/harness.js';
+import { promtool } from '../support/prometheus.js';
 
 /**
  * /metrics, /healthz and /readyz of a running operator, scraped over HTTP as Prometheus
@@ -123,6 +125,13 @@ describe('operator metrics and health endpoints', () => {
     expect(find(samples, 'token_operator_token_ready_status', { ...token, condition: 'True' })[0]?.value).toBe(1);
     expect(find(samples, 'token_operator_token_ready_status', { ...token, condition: 'False' })[0]?.value).toBe(0);
     expect(find(samples, 'token_operator_rotations_total', { kind: 'DeltaShareToken', result: 'issued' })[0]?.value).toBe(1);
+    // the series the alerts need: issue time (lifetime = expiry - issue), Stalled, suspend
+    expect(find(samples, 'token_operator_token_issued_timestamp_seconds', token)[0]?.value).toBe(Date.parse((issued.status as { lastRotationTime: string }).lastRotationTime) / 1000);
+    // rare states have a series only while true
+    expect(find(samples, 'token_operator_token_stalled', token)).toHaveLength(0);
+    expect(find(samples, 'token_operator_token_suspended', token)).toHaveLength(0);
+    // every kind's rotation counters start at 0, so increase() sees the first failure or success
+    for (const kind of ['DeltaShareToken', 'AccessToken', 'DataToken']) expect(find(samples, 'token_operator_rotations_total', { kind, result: 'failed' })[0]?.value).toBe(0);
 
     // rotate now
     await client.patch(crPath('deltasharetokens', ns, 'm'), { metadata: { annotations: { 'token-operator.io/rotate': new Date().toISOString() } } }, 'merge');
@@ -142,6 +151,16 @@ describe('operator metrics and health endpoints', () => {
     expect(find(samples, 'token_operator_kube_api_requests_total', { resource: 'secrets', verb: 'patch' }).length).toBeGreaterThan(0);
     expect(find(samples, 'token_operator_kube_api_request_duration_seconds_count', { resource: 'deltasharetokens', verb: 'patch' })[0]?.value).toBeGreaterThanOrEqual(2);
     expect(find(samples, 'token_operator_kube_api_request_duration_seconds_count', { verb: 'watch' })).toHaveLength(0);
+    // Prometheus' own linter accepts our families (prom-client's default nodejs_* ones it does not:
+    // its active_handles_total gauges end in _total)
+    if (promtool) {
+      const ours = (await scrape()).text
+        .split('\n')
+        .filter((l) => !/token_operator_(nodejs|process)_/.test(l))
+        .join('\n');
+      const lint = spawnSync(promtool, ['check', 'metrics'], { input: `${ours}\n`, encoding: 'utf8' });
+      expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
+    }
     const build = find(samples, 'token_operator_build_info');
     expect(build).toHaveLength(1);
     expect(build[0]!.value).toBe(1);

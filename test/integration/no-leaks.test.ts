@@ -16,6 +16,7 @@ import {
   deleteResource,
   getResource,
   getSecretData,
+  privateCredential,
   startTestOperator,
   waitFor,
   type TestOperator,
@@ -167,11 +168,13 @@ describe('no secret value leaks', () => {
       await oidcToken('dc', (await seedOfflineToken(realm, { client: 'confidential' })).refreshToken);
       await settled('accesstokens', 'dc');
       const first = await getSecretData(client, ns, 'dc-token');
-      issuedOidc.push(first?.access_token ?? '', first?.refresh_token ?? '');
+      // the refresh token lives in the operator's state Secret, never in the target
+      expect(first?.refresh_token).toBeUndefined();
+      issuedOidc.push(first?.access_token ?? '', (await privateCredential(client, 'accesstokens', ns, 'dc'))?.refresh_token ?? '');
       await client.patch(crPath('accesstokens', ns, 'dc'), { metadata: { annotations: { 'token-operator.io/rotate': 'r1' } } }, 'merge');
       await waitFor('oidc rotated', async () => ((await getResource(client, 'accesstokens', ns, 'dc'))?.status as { lastHandledRotateRequest?: string } | undefined)?.lastHandledRotateRequest === 'r1', 30_000);
       const second = await getSecretData(client, ns, 'dc-token');
-      issuedOidc.push(second?.access_token ?? '', second?.refresh_token ?? '');
+      issuedOidc.push(second?.access_token ?? '', (await privateCredential(client, 'accesstokens', ns, 'dc'))?.refresh_token ?? '');
       // a garbage seed: Keycloak refuses it, the refusal reaches status and events
       await oidcToken('dcbad', `${sentinel('garbage')}.not-a-jwt`);
       await waitFor('oidc refused', async () => condition(await getResource(client, 'accesstokens', ns, 'dcbad'), 'Stalled')?.status === 'True', 30_000);

@@ -32,18 +32,19 @@ const NEEDED = new Set([
   // Secrets carry an ownerReference with blockOwnerDeletion: with the OwnerReferencesPermissionEnforcement
   // admission plugin (on in OpenShift and hardened clusters) that needs update on <kind>/finalizers.
   ...KINDS.map((k) => `token-operator.io/${k}/finalizers:update`),
-  // managed-Secret informer (label selector), input Secrets (get), server-side apply (patch; create
-  // when the apply creates), the state Secret (create, then update: PUT), revoke-then-delete
-  // (delete), the HMAC key Secret (create)
+  // managed-Secret informer (label selector), input Secrets and an unlabelled target (get), the target
+  // (create: a POST that fails if someone else's Secret is there; patch: a guarded merge patch), the
+  // state Secret (create, then update: PUT), revoke-then-delete (delete), the HMAC key Secret (create)
   ...['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].map((v) => `/secrets:${v}`),
+  // deletion never hangs: is the namespace being deleted?
+  '/namespaces:get',
   // event recorder: create, then merge-patch the count of a repeated event
   '/events:create',
   '/events:patch',
-  // target.rolloutRestart (rolloutRestart.enabled): merge-patch the pod template annotation
-  // (src/controllers/shared/rollout.ts; `list` only with rolloutRestart.actAsReloader)
-  'apps/deployments:patch',
-  'apps/statefulsets:patch',
-  'apps/daemonsets:patch',
+  // target.rolloutRestart (rolloutRestart.enabled): get (does the pod template use the Secret?), then
+  // merge-patch the pod template annotation (src/controllers/shared/rollout.ts; `list` only with
+  // rolloutRestart.actAsReloader)
+  ...['deployments', 'statefulsets', 'daemonsets'].flatMap((w) => [`apps/${w}:get`, `apps/${w}:patch`]),
 ]);
 const LEADER_ELECTION = new Set(['coordination.k8s.io/leases:create', 'coordination.k8s.io/leases:get', 'coordination.k8s.io/leases:patch', '/secrets:create', '/secrets:get']);
 
@@ -125,15 +126,21 @@ describe('chart RBAC, least privilege', () => {
     // Reloader mode lists workloads (only then)
     const reloader = manifests(template('t', 'ops', { 'rolloutRestart.actAsReloader': true })).find((m) => m.kind === 'ClusterRole' && m.metadata.name === 't-token-operator')!;
     expect([...grants(reloader.rules as PolicyRule[])].filter((g) => g.startsWith('apps/')).sort()).toEqual(
-      ['daemonsets', 'deployments', 'statefulsets'].flatMap((r) => [`apps/${r}:list`, `apps/${r}:patch`]).sort(),
+      ['daemonsets', 'deployments', 'statefulsets'].flatMap((r) => [`apps/${r}:get`, `apps/${r}:list`, `apps/${r}:patch`]).sort(),
     );
     // workload restarts are a switch
     const off = manifests(template('t', 'ops', { 'rolloutRestart.enabled': false })).find((m) => m.kind === 'ClusterRole' && m.metadata.name === 't-token-operator')!;
     expect([...grants(off.rules as PolicyRule[])].filter((g) => g.startsWith('apps/'))).toEqual([]);
-    // namespaced mode: the same rules, in Roles
-    const scoped = manifests(template('t', 'ops', { watchNamespaces: ['a', 'b'] })).filter((m) => m.kind === 'Role' && m.metadata.name === 't-token-operator');
+    // namespaced mode: the same rules, in Roles; reading a namespace (cluster-scoped) is the one
+    // ClusterRole, narrowed to the watched namespaces by name
+    const namespaced = manifests(template('t', 'ops', { watchNamespaces: ['a', 'b'] }));
+    const scoped = namespaced.filter((m) => m.kind === 'Role' && m.metadata.name === 't-token-operator');
     expect(scoped.map((r) => r.metadata.namespace).sort()).toEqual(['a', 'b']);
-    for (const r of scoped) expect([...grants(r.rules as PolicyRule[])].sort()).toEqual([...NEEDED].sort());
+    const inNamespace = [...NEEDED].filter((g) => g !== '/namespaces:get').sort();
+    for (const r of scoped) expect([...grants(r.rules as PolicyRule[])].sort()).toEqual(inNamespace);
+    const nsRole = namespaced.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 't-token-operator-namespaces')!;
+    expect(nsRole.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], resourceNames: ['a', 'b'], verbs: ['get'] }]);
+    expect(namespaced.filter((m) => m.kind === 'ClusterRole').map((m) => m.metadata.name)).not.toContain('t-token-operator');
   });
 
   it('cluster-wide install: the operator, as the chart ServiceAccount, elects a leader and issues, rotates and revokes', async () => {
@@ -179,7 +186,8 @@ describe('chart RBAC, least privilege', () => {
       ['delete', 'deltasharetokens.token-operator.io', appNs],
       ['update', 'deltasharetokens.token-operator.io', appNs],
       ['list', 'deployments.apps', appNs],
-      ['get', 'deployments.apps', appNs],
+      ['update', 'deployments.apps', appNs],
+      ['delete', 'namespaces'],
       ['create', 'serviceaccounts/token', appNs],
       ['impersonate', 'users'],
       ['create', 'clusterroles.rbac.authorization.k8s.io'],
@@ -193,6 +201,8 @@ describe('chart RBAC, least privilege', () => {
       ['list', 'secrets', appNs],
       ['patch', 'deltasharetokens.token-operator.io/status', appNs],
       ['patch', 'deployments.apps', appNs],
+      ['get', 'deployments.apps', appNs],
+      ['get', 'namespaces'],
       ['create', 'events', appNs],
     ];
     for (const [verb, resource, where] of yes) expect(canI(sa, verb, resource, where), `${sa} may ${verb} ${resource}`).toBe(true);
@@ -228,14 +238,18 @@ describe('chart RBAC, least privilege', () => {
     await op.stop();
   });
 
-  it('a missing rule fails: without Secret patch the operator cannot issue, and says so', async () => {
+  it('a missing rule fails: without Secret create the operator cannot issue, and says so', async () => {
     const { sa, fullname } = await install({ 'rolloutRestart.enabled': false });
     const appNs = await createNamespace(client, 'rbac-neg');
-    // drop `patch` from the Secret rule of this release's ClusterRole
+    // drop `create` from the Secret rule of this release's ClusterRole
     const path = `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`;
     const role = await client.get(path);
-    const rules = (role.rules as PolicyRule[]).map((r) => (r.resources?.includes('secrets') ? { ...r, verbs: r.verbs.filter((v) => v !== 'patch') } : r));
+    const rules = (role.rules as PolicyRule[]).map((r) => (r.resources?.includes('secrets') ? { ...r, verbs: r.verbs.filter((v) => v !== 'create') } : r));
     await client.patch(path, { rules }, 'merge');
+    // the operator's HMAC key (in the lease namespace, "default" here) is there already, as after any first start
+    if (!(await client.find('/api/v1/namespaces/default/secrets/token-operator-hmac-key'))) {
+      await createSecret(client, 'default', 'token-operator-hmac-key', { key: 'k'.repeat(32) });
+    }
     const op = await startTestOperator({ watchNamespaces: [appNs] }, { impersonate: sa });
     operators.push(op);
     await deltaShareToken(appNs, 'neg', 'Retain');

@@ -153,7 +153,7 @@ afterAll(async () => {
 
 describe('rollout restarts of the workloads that consume a Secret', () => {
   it('restarts a listed Deployment exactly once per rotation, with an annotation unique to the rotation', async () => {
-    await workload(ns, 'Deployment', 'web');
+    await workload(ns, 'Deployment', 'web', { secretVolume: 'one-share' });
     // Reloader annotations mean nothing while the operator does not act as Reloader.
     await workload(ns, 'Deployment', 'reloader-annotated', { annotations: { 'secret.reloader.stakater.com/reload': 'one-share' } });
     await createResource(client, PLURAL, await dst(ns, 'one', { target: { secretName: 'one-share', rolloutRestart: [{ kind: 'Deployment', name: 'web' }] } }));
@@ -199,8 +199,8 @@ describe('rollout restarts of the workloads that consume a Secret', () => {
   });
 
   it('coalesces 10 rapid rotations into one restart with the latest revision', async () => {
-    await workload(ns, 'Deployment', 'burst-app');
-    await workload(ns, 'StatefulSet', 'burst-db');
+    await workload(ns, 'Deployment', 'burst-app', { secretVolume: 'burst-share' });
+    await workload(ns, 'StatefulSet', 'burst-db', { secretVolume: 'burst-share' });
     await createResource(
       client,
       PLURAL,
@@ -275,7 +275,7 @@ describe('rollout restarts of the workloads that consume a Secret', () => {
   });
 
   it('a missing workload is reported (RolloutRestarted False, WorkloadNotFound) while Ready stays True', async () => {
-    await workload(ns, 'DaemonSet', 'agent');
+    await workload(ns, 'DaemonSet', 'agent', { secretVolume: 'ghosted-share' });
     await createResource(
       client,
       PLURAL,
@@ -308,7 +308,7 @@ describe('rollout restarts of the workloads that consume a Secret', () => {
     await workload(ns2, 'StatefulSet', 'auto-mounting', { annotations: { 'reloader.stakater.com/auto': 'true' }, secretVolume: 'r-share' });
     await workload(ns2, 'DaemonSet', 'auto-elsewhere', { annotations: { 'reloader.stakater.com/auto': 'true' }, secretVolume: 'unrelated' });
     await workload(ns2, 'Deployment', 'unannotated', { secretVolume: 'r-share' });
-    await workload(ns2, 'Deployment', 'listed');
+    await workload(ns2, 'Deployment', 'listed', { secretVolume: 'r-share' });
     await createResource(client, PLURAL, await dst(ns2, 'r', { target: { secretName: 'r-share', rolloutRestart: [{ kind: 'Deployment', name: 'listed' }] } }));
     await atRevision(ns2, 'r', 1);
     await rotateNow(ns2, 'r', 'reload');

@@ -31,10 +31,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     stdio: 'inherit',
   });
-  // Opt-in for now: TOKEN_OPERATOR_TEST_CONTROLLERS=1 (the basic set: garbage collector,
-  // namespace, service accounts) or a comma-separated list of kube-controller-manager names.
-  const controllers = process.env.TOKEN_OPERATOR_TEST_CONTROLLERS;
-  if (controllers && controllers !== '0') {
+  // The basic set of kube-controller-manager controllers (garbage collector, namespace, service
+  // accounts) runs beside the API server, so owner references and namespace deletion behave as
+  // in a real cluster. TOKEN_OPERATOR_TEST_CONTROLLERS=0 turns it off; a comma-separated list of
+  // controller names runs those instead.
+  const controllers = process.env.TOKEN_OPERATOR_TEST_CONTROLLERS ?? '1';
+  if (controllers !== '0') {
     execFileSync('bash', [join(root, 'scripts', 'build-kube.sh'), 'kube-controller-manager'], { stdio: 'inherit' });
     cm = await startControllerManager({
       cp,
@@ -47,6 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('controlPlaneDir', dir);
   project.provide('controlPlanePort', cp.port);
   project.provide('controlPlaneBinary', join(root, '.cache', 'bin', 'apiserver'));
+  project.provide('kubeControllers', cm?.controllers ?? []);
   return async () => {
     await cm?.stop();
     await cp?.stop();
@@ -62,5 +65,7 @@ declare module 'vitest' {
     controlPlaneDir: string;
     controlPlanePort: number;
     controlPlaneBinary: string;
+    /** the kube-controller-manager controllers running beside the API server (empty: none) */
+    kubeControllers: string[];
   }
 }

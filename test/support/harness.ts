@@ -142,10 +142,30 @@ export async function deleteResource(client: KubeClient, plural: string, namespa
  * data (etcd keeps everything): the "API server unavailable" fault.
  */
 export async function restartControlPlane(downMs: number): Promise<void> {
-  const { startControlPlane, stopByPidFile } = await import('../cluster/control-plane.js');
+  const outage = controlPlaneOutage(downMs);
+  await outage.stopped;
+  await outage.restarted;
+}
+
+/**
+ * The same fault, for tests that act at the moment the API server is gone: `stopped` resolves
+ * once it is down, `restarted` once it answers again, `downMs` after it stopped.
+ */
+export function controlPlaneOutage(downMs: number): { stopped: Promise<void>; restarted: Promise<void> } {
+  const stopped = (async () => {
+    const { stopByPidFile } = await import('../cluster/control-plane.js');
+    await stopByPidFile(inject('controlPlaneDir'));
+  })();
+  const restarted = stopped.then(async () => {
+    await new Promise((r) => setTimeout(r, downMs));
+    await startControlPlaneAgain();
+  });
+  return { stopped, restarted };
+}
+
+async function startControlPlaneAgain(): Promise<void> {
+  const { startControlPlane } = await import('../cluster/control-plane.js');
   const dir = inject('controlPlaneDir');
-  await stopByPidFile(dir);
-  await new Promise((r) => setTimeout(r, downMs));
   // the port or etcd's files can take a moment to be released on a loaded machine: retry
   for (let attempt = 1; ; attempt++) {
     try {
@@ -177,4 +197,15 @@ export function waitForReady(client: KubeClient, plural: string, namespace: stri
 /** Sets the rotate-now annotation (what `token-operator rotate` does). */
 export function requestRotation(client: KubeClient, plural: string, namespace: string, name: string, value: string): Promise<KubeObject> {
   return client.patch(crPath(plural, namespace, name), { metadata: { annotations: { 'token-operator.io/rotate': value } } }, 'merge');
+}
+
+/**
+ * What the operator keeps privately for a resource, never in its target Secret (the state
+ * Secret's private.json): e.g. the live OIDC refresh token, a GNAP manage URL.
+ */
+export async function privateCredential(client: KubeClient, plural: string, namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  const uid = (await getResource(client, plural, namespace, name))?.metadata?.uid;
+  if (!uid) return undefined;
+  const text = (await getSecretData(client, namespace, `token-operator-state-${uid}`))?.['private.json'];
+  return text ? (JSON.parse(text) as { data: Record<string, string> }).data : undefined;
 }

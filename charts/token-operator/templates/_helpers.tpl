@@ -86,9 +86,10 @@ The rules the operator needs in every namespace it watches. Mirrors the calls in
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- if .Values.rolloutRestart.enabled }}
-# restart = merge-patch of a pod-template annotation; list only to find Reloader-annotated workloads
+# restart = merge-patch of a pod-template annotation, after a get that checks the pod template
+# uses the Secret; list only to find Reloader-annotated workloads
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: [{{ if .Values.rolloutRestart.actAsReloader }}"list", {{ end }}"patch"]
+  verbs: ["get", {{ if .Values.rolloutRestart.actAsReloader }}"list", {{ end }}"patch"]
 {{- end }}
 {{- end }}

@@ -39,10 +39,10 @@ async function tokenRef(res: AccessToken, ctx: KindContext, reader: SecretReader
 }
 
 /**
- * GNAP token management (Interledger Open Payments; providers.md §4). Rotation revokes the
- * old token at once and returns a new value AND a new manage URL: both go into one Secret
- * write (keys access_token, manage_url, expires_at, access). Losing that answer strands the
- * grant: only a new grant helps then.
+ * GNAP token management (Interledger Open Payments; docs/providers.md). Rotation revokes the
+ * old token at once and returns a new value AND a new manage URL: both go into one state
+ * Secret write (the target gets access_token, expires_at, access; the manage URL stays private).
+ * Losing that answer strands the grant: only a new grant helps then.
  */
 export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
   return {
@@ -58,9 +58,9 @@ export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
       };
     },
 
-    fingerprint: (c) => ({ access_token: c.accessToken, manage_url: c.manageUrl }),
+    toPrivate: (c) => ({ access_token: c.accessToken, manage_url: c.manageUrl }),
 
-    fromSecret: (data) =>
+    fromPrivate: (data) =>
       data.access_token && data.manage_url ? { accessToken: data.access_token, manageUrl: data.manage_url } : undefined,
 
     async prepare(res, ctx, reader, c) {
@@ -70,9 +70,9 @@ export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
         const expiresAt = t.expiresAt ?? new Date(ctx.now.getTime() + DEFAULT_LIFETIME_MS);
         return {
           next: { accessToken: t.value, manageUrl: t.manage },
+          // the manage URL (with the client's key it rotates and revokes) stays in the state Secret
           data: {
             access_token: t.value,
-            manage_url: t.manage,
             expires_at: expiresAt.toISOString(),
             access: JSON.stringify(t.access),
           },

@@ -47,10 +47,10 @@ function seedLocation(res: AccessToken): string {
 }
 
 /**
- * OAuth2/OIDC refresh grant (DataChain's Keycloak realm; providers.md §2). The refresh
+ * OAuth2/OIDC refresh grant (DataChain's Keycloak realm; docs/providers.md). The refresh
  * token is the credential: with rotation on, every answer carries a new one and the
- * presented one is spent, so the new one goes into the same Secret write as the access
- * token (keys access_token, token_type, expires_at, refresh_token).
+ * presented one is spent, so the new one is saved to the state Secret the moment it arrives,
+ * and again with the access token's write (target keys access_token, token_type, expires_at).
  */
 export function oidcVariant(factory: OidcProviderFactory): Variant<OidcCredential> {
   return {
@@ -64,24 +64,32 @@ export function oidcVariant(factory: OidcProviderFactory): Variant<OidcCredentia
       return { refreshToken: await reader.value(ref.name, ref.key, 'spec.oidc.refreshTokenSecretRef') };
     },
 
-    fingerprint: (c) => ({ refresh_token: c.refreshToken }),
+    toPrivate: (c) => ({ refresh_token: c.refreshToken }),
 
-    fromSecret: (data) => (data.refresh_token ? { refreshToken: data.refresh_token } : undefined),
+    fromPrivate: (data) => (data.refresh_token ? { refreshToken: data.refresh_token } : undefined),
 
-    async prepare(res, ctx, reader, c) {
+    async prepare(res, ctx, reader, c, save) {
       const p = await provider(res, ctx, reader, factory);
-      const scope = spec(res).scope;
+      const { scope, exposeRefreshToken } = spec(res);
       return async (): Promise<Renewed<OidcCredential>> => {
-        const t = await p.refresh({ refreshToken: c.refreshToken, ...(scope ? { scope } : {}) });
+        const t = await p.refresh({
+          refreshToken: c.refreshToken,
+          ...(scope ? { scope } : {}),
+          // the rotated token is stored before openid-client checks the rest of the answer
+          onRotated: (refreshToken) => save({ refreshToken }),
+        });
         const expiresAt = t.expiresAt ?? new Date(ctx.now.getTime() + FALLBACK_LIFETIME_MS);
         return {
           // Always keep what came back, rotated or not: the realm setting can change any time (§2.6).
           next: { refreshToken: t.refreshToken },
+          // The refresh token stays in the state Secret (ARCHITECTURE rule 7): any pod mounting the
+          // target could mint tokens with it, and a client that refreshes on its own would spend the
+          // operator's token (Keycloak's reuse detection then ends the chain). Opt-in only.
           data: {
             access_token: t.accessToken,
             token_type: t.tokenType,
             expires_at: expiresAt.toISOString(),
-            refresh_token: t.refreshToken,
+            ...(exposeRefreshToken ? { refresh_token: t.refreshToken } : {}),
           },
           expiresAt,
           ...(t.refreshExpiresAt !== undefined ? { refreshExpiresAt: t.refreshExpiresAt } : {}),

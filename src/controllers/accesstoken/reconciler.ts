@@ -1,5 +1,5 @@
 import type { AccessToken, AccessTokenStatus } from '../../api/index.js';
-import { isProviderError } from '../../providers/errors.js';
+import { isProviderError, sanitize } from '../../providers/errors.js';
 import type { GnapProvider } from '../../providers/gnap/index.js';
 import { getCondition, setCondition } from '../../runtime/conditions.js';
 import { crashPoint } from '../../runtime/crash-points.js';
@@ -7,8 +7,9 @@ import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader } from '../shared/inputs.js';
 import { dataHmac } from '../shared/secret-state.js';
+import { readPrivate, savePrivate } from '../shared/state-secret.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
-import { writeCredential } from '../shared/write-secret.js';
+import { ownerRef, writeCredential } from '../shared/write-secret.js';
 import { gnapVariant } from './gnap.js';
 import { oidcVariant, type OidcProviderFactory } from './oidc.js';
 import {
@@ -116,6 +117,15 @@ export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
     forget(res) {
       for (const ex of Object.values(executors)) ex.forget(res.metadata.uid);
     },
+
+    stillValid(res) {
+      if (res.spec.gnap) {
+        const until = res.status?.expirationTime ? ` until ${res.status.expirationTime}` : '';
+        return `The GNAP access token stays valid${until}, and its grant until it is revoked at the authorization server of ${res.spec.gnap.walletAddressUrl}: revoke the grant there`;
+      }
+      const until = res.status?.refreshTokenExpirationTime ? ` until ${res.status.refreshTokenExpirationTime}` : ' (an offline token does not expire)';
+      return `The refresh token chain of client "${res.spec.oidc?.clientId ?? ''}" stays valid${until}: end the user's session (or revoke the offline consent) in the identity provider`;
+    },
   };
 }
 
@@ -133,17 +143,40 @@ function executor<C>(v: Variant<C>) {
   async function readSeed(res: AccessToken, ctx: KindContext, reader: SecretReader): Promise<Seed<C>> {
     try {
       const seed = await v.readSeed(res, reader);
-      return { seed, hmac: dataHmac(ctx.env.hmacKey, v.fingerprint(seed)) };
+      return { seed, hmac: dataHmac(ctx.env.hmacKey, v.toPrivate(seed)) };
     } catch (e) {
       if (e instanceof InputError) return { error: e };
       throw e;
     }
   }
 
+  /**
+   * The live credential the operator keeps: the state Secret's private part (one GET, at renewal
+   * and revoke only); from older versions, or with exposeRefreshToken, the target Secret's copy.
+   */
+  async function kept(res: AccessToken, ctx: KindContext): Promise<C | undefined> {
+    const priv = await readPrivate(ctx.env.client, res.metadata.namespace, res.metadata.uid);
+    const fromState = priv ? v.fromPrivate(priv) : undefined;
+    return fromState ?? (ctx.secret.exists && ctx.secret.owned ? v.fromPrivate(ctx.secret.data) : undefined);
+  }
+
+  /** Stores a credential the provider just handed out, before anything else about the answer is checked. */
+  function saver(res: AccessToken, ctx: KindContext) {
+    return async (next: C): Promise<void> => {
+      lastWritten.set(res.metadata.uid, next);
+      try {
+        await savePrivate(ctx.env.client, res.metadata.namespace, ownerRef(res), res.spec.target.secretName, v.toPrivate(next));
+      } catch (e) {
+        // still in memory: the write that follows (with its retries) stores it with the access token
+        ctx.log.warn({ err: e instanceof Error ? sanitize(e.message) : 'non-error thrown' }, 'could not save the new credential at once; it is written with the access token');
+      }
+    };
+  }
+
   async function renew(res: AccessToken, ctx: KindContext, plan: Refresh, newSeed?: Seed<C>): Promise<KindOutcome> {
     const status = statusOf(ctx);
     const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
-    const stored = ctx.secret.exists && ctx.secret.owned ? v.fromSecret(ctx.secret.data) : undefined;
+    const stored = newSeed ? undefined : await kept(res, ctx);
     const memory = lastWritten.get(res.metadata.uid);
     const seed = newSeed ?? (await readSeed(res, ctx, reader));
     const source: CredentialSource | undefined = newSeed
@@ -151,7 +184,7 @@ function executor<C>(v: Variant<C>) {
       : chooseCredential({ seedHmac: seed.hmac, recordedSeedHmac: status.seedHMAC, hasStored: !!stored, hasMemory: !!memory });
     const credential = source === 'seed' ? seed.seed : source === 'stored' ? stored : source === 'memory' ? memory : undefined;
     if (!source || !credential) throw seed.error ?? new InputError('SecretNotFound', `no credential to renew: ${v.seedLocation(res)} is missing`);
-    const call = await v.prepare(res, ctx, reader, credential);
+    const call = await v.prepare(res, ctx, reader, credential, saver(res, ctx));
     const recoveringSince = plan.recovering ? status.pendingRefreshSince : undefined;
     ctx.log.info({ reason: plan.reason, source, grantType: v.grantType }, 'renewing the access token');
 
@@ -211,10 +244,9 @@ function executor<C>(v: Variant<C>) {
       ...(handledRequest !== undefined ? { [SECRET_ANNOTATIONS.rotateRequest]: handledRequest } : {}),
     };
     const hmac = await writeCredential(
-      ctx.env,
+      ctx,
       { ...res, spec: { ...res.spec, target: { ...res.spec.target, annotations } } },
-      { data: u.renewed.data, revision, rotatedAt: u.at, expiresAt: u.renewed.expiresAt },
-      ctx.log,
+      { data: u.renewed.data, private: v.toPrivate(u.renewed.next), revision, rotatedAt: u.at, expiresAt: u.renewed.expiresAt },
     );
     unwritten.delete(res.metadata.uid);
     lastWritten.set(res.metadata.uid, u.renewed.next);
@@ -270,8 +302,7 @@ function executor<C>(v: Variant<C>) {
     const status = statusOf(ctx);
     const uid = res.metadata.uid;
     const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
-    const stored = ctx.secret.exists && ctx.secret.owned ? v.fromSecret(ctx.secret.data) : undefined;
-    let credential = unwritten.get(uid)?.renewed.next ?? stored ?? lastWritten.get(uid);
+    let credential = unwritten.get(uid)?.renewed.next ?? (await kept(res, ctx)) ?? lastWritten.get(uid);
     let fromSeed = false;
     if (!credential) {
       const seed = await readSeed(res, ctx, reader);
@@ -349,7 +380,8 @@ function adopt(res: AccessToken, ctx: KindContext): void {
   const status = statusOf(ctx);
   if (!adoptFromSecret(status, ctx.secret)) return;
   const a = ctx.env.secrets.get(res.metadata.namespace, res.spec.target.secretName)?.metadata?.annotations ?? {};
-  status.grantType = ctx.secret.data.manage_url !== undefined ? 'gnap' : 'oidc';
+  const grantType = grantTypeOf(res);
+  if (grantType) status.grantType = grantType;
   status.secretHMAC = dataHmac(ctx.env.hmacKey, ctx.secret.data);
   if (a[SECRET_ANNOTATIONS.seedHmac]) status.seedHMAC = a[SECRET_ANNOTATIONS.seedHmac];
   if (a[SECRET_ANNOTATIONS.refreshExpiresAt]) status.refreshTokenExpirationTime = a[SECRET_ANNOTATIONS.refreshExpiresAt];

@@ -5,7 +5,9 @@ import type { CredentialSource, GrantType } from './plan.js';
 
 /** What one renewal produced: the Secret's new content and the credential to present next time. */
 export interface Renewed<C> {
+  /** the credential to present next time: kept in the state Secret only (Variant.toPrivate) */
   next: C;
+  /** the target Secret's content: what a workload needs to call the service, nothing that can mint */
   data: Record<string, string>;
   expiresAt: Date;
   /** oidc: null = the refresh token never expires (offline); undefined = the server did not say */
@@ -35,16 +37,21 @@ export interface Variant<C> {
   seedLocation(res: AccessToken): string;
   /** the seed from the spec's Secret references; throws InputError when it is missing */
   readSeed(res: AccessToken, reader: SecretReader): Promise<C>;
-  /** the credential's content, for the seed HMAC */
-  fingerprint(c: C): Record<string, string>;
-  /** the credential the operator keeps in the target Secret, if that Secret holds one */
-  fromSecret(data: Record<string, string>): C | undefined;
+  /**
+   * The credential as the state Secret keeps it privately (state-secret.ts private.json; also
+   * what the seed HMAC is taken of). It can mint new tokens, so it never goes to the target.
+   */
+  toPrivate(c: C): Record<string, string>;
+  /** the credential in a private map (or, from older versions, a target Secret's data), if it holds one */
+  fromPrivate(data: Record<string, string>): C | undefined;
   /**
    * Reads every other input (client secret, signing key) and returns the one provider call:
    * refresh (oidc) or rotate (gnap). Split in two so that input errors surface before the
    * crash marker is set; once the call is sent, the presented credential may be spent.
+   * `save` stores a credential the provider handed out at once, before the rest of its answer
+   * is checked (a malformed answer must not lose it); it never throws.
    */
-  prepare(res: AccessToken, ctx: KindContext, reader: SecretReader, c: C): Promise<() => Promise<Renewed<C>>>;
+  prepare(res: AccessToken, ctx: KindContext, reader: SecretReader, c: C, save: (next: C) => Promise<void>): Promise<() => Promise<Renewed<C>>>;
   /** the refusal a provider error stands for, or undefined for errors the shared mapping handles */
   refusal(e: unknown, res: AccessToken, r: RefusalContext): Refusal | undefined;
   revoke(res: AccessToken, ctx: KindContext, reader: SecretReader, c: C, mayAlreadyBeRevoked: boolean): Promise<void>;

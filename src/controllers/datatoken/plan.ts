@@ -1,6 +1,6 @@
-import { ROTATE_ANNOTATION, type DataToken } from '../../api/index.js';
+import { FLOORS, ROTATE_ANNOTATION, type DataToken } from '../../api/index.js';
 import { nextCronSlot } from '../../schedule/cron.js';
-import { parseDuration } from '../../schedule/duration.js';
+import { atLeast } from '../../schedule/duration.js';
 import { DEFAULT_JITTER_PERCENT, MAX_JITTER_MS, unitHash } from '../../schedule/rotation.js';
 import type { SecretState } from '../shared/secret-state.js';
 
@@ -72,7 +72,7 @@ export function planDataToken(res: DataToken, secret: SecretState, sourceHmac: s
  * refreshes; a restart never moves it), then pushed to the next cron slot if a window is set.
  */
 export function nextRefreshTime(res: DataToken, lastRefresh: Date, revision: number): Date {
-  const interval = parseDuration(res.spec.refreshInterval ?? DEFAULT_REFRESH_INTERVAL);
+  const interval = atLeast(res.spec.refreshInterval ?? DEFAULT_REFRESH_INTERVAL, FLOORS.refreshInterval);
   const jitterMax = Math.min((interval * (res.spec.rotation?.jitterPercent ?? DEFAULT_JITTER_PERCENT)) / 100, MAX_JITTER_MS);
   const due = new Date(Math.round(lastRefresh.getTime() + interval - jitterMax * unitHash(`${res.metadata.uid}/${revision}`)));
   const schedule = res.spec.rotation?.schedule;

@@ -1,10 +1,10 @@
-import type { DataToken, DataTokenStatus } from '../../api/index.js';
+import { FLOORS, type DataToken, type DataTokenStatus } from '../../api/index.js';
 import type { HttpClient, ObservedCall } from '../../providers/http.js';
 import { isProviderError } from '../../providers/errors.js';
 import { AuthorizationCache, createPrivicoreProvider, type PollingOptions, type PrivicoreProvider } from '../../providers/privicore/index.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import type { Clock } from '../../schedule/clock.js';
-import { parseDuration } from '../../schedule/duration.js';
+import { atLeast } from '../../schedule/duration.js';
 import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader, checkEndpoint } from '../shared/inputs.js';
@@ -69,7 +69,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
       apiUrl: p.apiUrl,
       profile,
       authorizations,
-      authorizationTtlSeconds: Math.max(1, Math.round(parseDuration(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL) / 1000)),
+      authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(deps.polling ? { polling: deps.polling } : {}),
     });
@@ -94,7 +94,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
 
   function checkIntervalMs(res: DataToken): number {
     const text = res.spec.source?.checkInterval ?? res.spec.tokenRef?.checkInterval;
-    return text ? Math.max(1000, parseDuration(text)) : DEFAULT_CHECK_INTERVAL_MS;
+    return text ? atLeast(text, FLOORS.checkInterval) : DEFAULT_CHECK_INTERVAL_MS;
   }
 
   /**
@@ -204,10 +204,9 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
     const rotateRequest = p.rotateRequest ?? status.lastHandledRotateRequest;
     const data: Record<string, string> = tokenized ? { [KEYS.dataToken]: p.token, [KEYS.context]: res.spec.source?.context ?? '' } : { [KEYS.data]: p.data! };
     const hmac = await writeCredential(
-      ctx.env,
+      ctx,
       withAnnotations(res, { [ANNOTATIONS.sourceHmac]: p.inputHmac, ...(rotateRequest ? { [ANNOTATIONS.rotateRequest]: rotateRequest } : {}) }),
       { data, revision, rotatedAt: ctx.now, tokenId: p.token },
-      ctx.log,
     );
     pending.delete(res.metadata.uid);
     crashPoint('datatoken:after-secret-write');
@@ -324,6 +323,14 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
 
     forget(res) {
       pending.delete(res.metadata.uid);
+    },
+
+    stillValid(res) {
+      if (!res.spec.source) return 'In tokenRef mode the operator created nothing at Privicore: nothing else to revoke.';
+      return (
+        `Data tokens this resource created stay stored at Privicore (file name ${tagFileName(res)}, ` +
+        `profile in Secret "${res.spec.privicore.profileSecretRef.name}"): delete them there`
+      );
     },
   };
 }

@@ -133,7 +133,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
       expirationTime: expiresAt.toISOString(),
     });
     const hmac = await writeCredential(
-      ctx.env,
+      ctx,
       res,
       {
         data: { 'config.share': profileJson, endpoint: p.profile.endpoint, bearerToken: p.profile.bearerToken, expirationTime: expiresAt.toISOString() },
@@ -142,8 +142,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
         expiresAt,
         ...(p.tokenId ? { tokenId: p.tokenId } : {}),
       },
-      ctx.log,
-    );
+      );
     pending.delete(res.metadata.uid);
     crashPoint('dds:after-secret-write');
     status.revision = revision;
@@ -231,6 +230,14 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
 
     forget(res) {
       pending.delete(res.metadata.uid);
+    },
+
+    stillValid(res) {
+      const until = res.status?.expirationTime ? ` (the newest until ${res.status.expirationTime})` : '';
+      return (
+        `The DDS tokens of the zDirect app in Secret "${res.spec.dds.credentialsSecretRef.name}" may still be valid${until}: ` +
+        'revoke them with PATCH /dds-tokens (token_expiry_time_in_seconds 0) or in the Zalando partner portal'
+      );
     },
   };
 }

@@ -1,11 +1,10 @@
 import { ROTATE_ANNOTATION } from '../../api/index.js';
 import { getCondition, setCondition, type Condition } from '../../runtime/conditions.js';
-import { FIELD_MANAGER, applySecret } from '../../runtime/secret-writer.js';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import { dataHmac, readSecretState } from './secret-state.js';
 import { readStateSecret } from './state-secret.js';
+import { writeTarget } from './target-secret.js';
 import type { AnyResource, KindContext, KindOutcome } from './token-reconciler.js';
-import { ownerRef } from './write-secret.js';
 
 /**
  * Drift repair: someone edited or deleted the target Secret. The operator writes back what it
@@ -62,7 +61,7 @@ export function planDrift(i: DriftInput): DriftDecision {
   return { action: 'Repair', missing, repairs: before + 1 };
 }
 
-type Target = AnyResource & { spec: { target: { secretName: string; labels?: Record<string, string> } } };
+type Target = AnyResource;
 
 /**
  * The drift step of a kind's reconcile, after adoption and pending writes, before its plan.
@@ -130,26 +129,12 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
 }
 
 /**
- * Server-side apply takes our keys back; keys someone else added survive an apply (another
- * field manager owns them), so they are removed with a merge patch: the Secret must hold
- * exactly what was written, or the next reconcile would see drift again.
+ * Writes the operator's keys back (target-secret.ts): keys someone else added stay, and only
+ * keys the operator wrote count for drift (ownership.ts), so they do not look like drift again.
  */
 async function rewrite(res: Target, ctx: KindContext, data: Record<string, string>, annotations: Record<string, string>): Promise<KubeObject> {
-  const { env } = ctx;
-  let written = await applySecret(env.client, {
-    namespace: res.metadata.namespace,
-    name: res.spec.target.secretName,
-    owner: ownerRef(res),
-    data,
-    ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}),
-    annotations,
-  });
-  const foreign = Object.keys((written.data ?? {}) as Record<string, string>).filter((k) => !(k in data));
-  if (foreign.length) {
-    const path = `/api/v1/namespaces/${encodeURIComponent(res.metadata.namespace)}/secrets/${encodeURIComponent(res.spec.target.secretName)}`;
-    written = await env.client.patch<KubeObject>(path, { data: Object.fromEntries(foreign.map((k) => [k, null])) }, 'merge', { fieldManager: FIELD_MANAGER });
-  }
-  env.secrets.upsert(written);
+  const written = await writeTarget(ctx.env, res, { data, annotations, ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}) }, ctx.target);
+  ctx.target = { secret: written };
   return written;
 }
 

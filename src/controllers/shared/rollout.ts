@@ -249,13 +249,28 @@ async function restart(c: RolloutContext, revision: number): Promise<RolloutResu
   const restarted: string[] = [];
   const missing: string[] = [];
   const failed: string[] = [];
+  const refused: string[] = [];
+  const listed = new Set(c.listed.map((t) => `${t.kind}/${t.name}`));
   // A merge patch of one pod-template annotation: the API server rolls the workload as
   // `kubectl rollout restart` does; the same value again changes nothing.
   const body = { spec: { template: { metadata: { annotations: { [RESTART_ANNOTATION]: value } } } } };
   for (const t of targets) {
     const label = `${t.kind}/${t.name}`;
     try {
-      const patched = await c.client.patch<KubeObject>(workloadPath(namespace, t.kind, t.name), body, 'merge');
+      const path = workloadPath(namespace, t.kind, t.name);
+      let guarded: object = body;
+      if (listed.has(label)) {
+        // Whoever may create a token resource could otherwise restart any workload of the
+        // namespace, over and over: a listed workload is restarted only if its pod template
+        // uses the Secret, and the patch is guarded by the version that was checked.
+        const w = await c.client.get<Workload>(path);
+        if (!referencesSecret(w.spec?.template?.spec, c.secretName)) {
+          refused.push(label);
+          continue;
+        }
+        guarded = { metadata: { resourceVersion: w.metadata?.resourceVersion }, ...body };
+      }
+      const patched = await c.client.patch<KubeObject>(path, guarded, 'merge');
       restarted.push(label);
       c.events.record(
         { ...patched, apiVersion: patched.apiVersion ?? 'apps/v1', kind: patched.kind ?? t.kind },
@@ -268,17 +283,25 @@ async function restart(c: RolloutContext, revision: number): Promise<RolloutResu
       else failed.push(`${label} (${e instanceof KubeApiError ? `${e.status} ${e.reason}` : 'unexpected error'})`);
     }
   }
-  c.log.info({ revision, restarted, missing, failed }, 'rollout restart');
+  c.log.info({ revision, restarted, missing, failed, refused }, 'rollout restart');
   const done = restarted.length ? `restarted ${restarted.join(', ')} for Secret ${c.secretName} revision ${revision}` : '';
   if (restarted.length) c.events.record(c.resource, 'Normal', 'RolloutRestart', done);
+  const notConsumers = refused.length
+    ? `not restarted: ${refused.join(', ')} ${refused.length === 1 ? 'does' : 'do'} not use Secret ${c.secretName} (no secret or projected volume, envFrom or env valueFrom refers to it); remove ${refused.length === 1 ? 'it' : 'them'} from spec.target.rolloutRestart or mount the Secret`
+    : '';
+  if (refused.length) c.events.record(c.resource, 'Warning', 'RolloutRestartRefused', notConsumers);
 
   if (failed.length) {
     // Not recorded as restarted: the next attempt patches every target again (idempotent).
-    const message = [`could not restart ${failed.join(', ')}; will retry`, done].filter(Boolean).join('; ');
+    const message = [`could not restart ${failed.join(', ')}; will retry`, done, notConsumers].filter(Boolean).join('; ');
     c.events.record(c.resource, 'Warning', 'RolloutRestartFailed', message);
     return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'RestartFailed', message }, requeueAfterMs: RETRY_MS };
   }
   c.status.lastRestartedRevision = revision;
+  if (refused.length) {
+    const message = [notConsumers, missing.length ? `${missing.join(', ')} not found in namespace ${namespace}` : '', done].filter(Boolean).join('; ');
+    return { condition: { type: 'RolloutRestarted', status: 'False', reason: 'NotASecretConsumer', message } };
+  }
   if (missing.length) {
     // A workload created later starts with the new Secret anyway: nothing to retry.
     const message = [`${missing.join(', ')} not found in namespace ${namespace}`, done].filter(Boolean).join('; ');

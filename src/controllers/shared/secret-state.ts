@@ -1,6 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import { secretData } from '../../runtime/secret-writer.js';
+import { claimedBy, writtenData } from './ownership.js';
 
 export const ANNOTATIONS = {
   expiresAt: 'token-operator.io/expires-at',
@@ -12,19 +13,21 @@ export const ANNOTATIONS = {
 /** What the operator can tell about the target Secret from its cache, without a request. */
 export interface SecretState {
   exists: boolean;
-  /** ours: labelled managed-by token-operator and owned by this resource */
+  /** claimed by this resource (ownership.ts): its data is this resource's to compare and repair */
   owned: boolean;
   revision: number;
   tokenId?: string;
   expiresAt?: Date;
   rotatedAt?: Date;
+  /** the keys the operator wrote (token-operator.io/written-keys), only when owned: others' keys are never compared */
   data: Record<string, string>;
 }
 
 export function readSecretState(secret: KubeObject | undefined, ownerUid: string): SecretState {
   if (!secret) return { exists: false, owned: false, revision: 0, data: {} };
+  const owned = claimedBy(secret, ownerUid);
+  if (!owned) return { exists: true, owned: false, revision: 0, data: {} };
   const a = secret.metadata?.annotations ?? {};
-  const owned = (secret.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid);
   const date = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined);
   const expiresAt = date(a[ANNOTATIONS.expiresAt]);
   const rotatedAt = date(a[ANNOTATIONS.rotatedAt]);
@@ -35,7 +38,7 @@ export function readSecretState(secret: KubeObject | undefined, ownerUid: string
     ...(a[ANNOTATIONS.tokenId] ? { tokenId: a[ANNOTATIONS.tokenId] } : {}),
     ...(expiresAt ? { expiresAt } : {}),
     ...(rotatedAt ? { rotatedAt } : {}),
-    data: secretData(secret),
+    data: writtenData(secret, secretData(secret)),
   };
 }
 

@@ -16,13 +16,18 @@ import { FIELD_MANAGER, MANAGED_BY_LABEL, secretData, secretLabels } from '../..
  * - labelled `token-operator.io/state: "true"` plus owner kind/name, but NOT
  *   `app.kubernetes.io/managed-by=token-operator`: the managed-Secret informer (the
  *   operator's memory floor) never caches it; it is read with one GET, only to repair;
- * - type Opaque, one key `state.json`; no workload should mount it.
+ * - type Opaque; no workload should mount it. Key `state.json`: the copy of the target Secret.
+ *   Key `private.json`: what can mint new credentials and so never goes to the target Secret
+ *   (an OIDC refresh token, a GNAP manage URL; ARCHITECTURE rule 7). It can be written on its
+ *   own (savePrivate), the moment a provider hands out a one-time credential, before anything
+ *   else about the answer is checked.
  *
  * It is written before the target Secret on every issuance (write-secret.ts), and both
  * before status: whatever status.revision says was written, the state Secret has.
  */
 export const STATE_LABEL = 'token-operator.io/state';
 export const STATE_KEY = 'state.json';
+export const PRIVATE_KEY = 'private.json';
 const STATE_OF_ANNOTATION = 'token-operator.io/state-of';
 
 export function stateSecretName(ownerUid: string): string {
@@ -48,22 +53,38 @@ const path = (namespace: string, ownerUid: string) =>
  * rather than server-side applied: on the API server an apply costs about twice a create
  * (bench/api-cost.ts), and this write happens on every issuance.
  */
-export async function writeStateSecret(client: KubeClient, namespace: string, owner: OwnerReference, s: StoredCredential): Promise<void> {
+const encodeJson = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64');
+
+function stateBody(namespace: string, owner: OwnerReference, secretName: string, data: Record<string, string>): KubeObject {
   // the managed-by label stays off: the managed-Secret informer must never cache this Secret
   const { [MANAGED_BY_LABEL]: _managed, ...labels } = secretLabels(owner.kind, owner.name);
-  const body: KubeObject = {
+  return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
       name: stateSecretName(owner.uid),
       namespace,
       labels: { ...labels, [STATE_LABEL]: 'true' },
-      annotations: { [STATE_OF_ANNOTATION]: s.secretName },
+      annotations: { [STATE_OF_ANNOTATION]: secretName },
       ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
     },
     type: 'Opaque',
-    data: { [STATE_KEY]: Buffer.from(JSON.stringify({ version: 1, ...s }), 'utf8').toString('base64') },
+    data,
   };
+}
+
+/** `priv`: the credential that stays here only (absent or empty: none). */
+export async function writeStateSecret(
+  client: KubeClient,
+  namespace: string,
+  owner: OwnerReference,
+  s: StoredCredential,
+  priv?: Record<string, string>,
+): Promise<void> {
+  const body = stateBody(namespace, owner, s.secretName, {
+    [STATE_KEY]: encodeJson({ version: 1, ...s }),
+    ...(priv && Object.keys(priv).length ? { [PRIVATE_KEY]: encodeJson({ version: 1, data: priv }) } : {}),
+  });
   const query = { fieldManager: FIELD_MANAGER };
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
   // the first revision usually has no state Secret yet; every later one usually has
@@ -78,19 +99,56 @@ export async function writeStateSecret(client: KubeClient, namespace: string, ow
   }
 }
 
-/** The stored copy, or undefined when it is gone, not ours, or unreadable (then the kind's own fallback applies). */
-export async function readStateSecret(client: KubeClient, namespace: string, ownerUid: string): Promise<StoredCredential | undefined> {
+/**
+ * Saves the private credential alone, at once: one merge patch of its key (the rest of the state
+ * Secret stays), or the state Secret created with just that key when there is none yet.
+ */
+export async function savePrivate(client: KubeClient, namespace: string, owner: OwnerReference, secretName: string, priv: Record<string, string>): Promise<void> {
+  const value = encodeJson({ version: 1, data: priv });
+  const query = { fieldManager: FIELD_MANAGER };
+  try {
+    await client.patch(path(namespace, owner.uid), { data: { [PRIVATE_KEY]: value } }, 'merge', query);
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.notFound)) throw e;
+    await client.create(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, stateBody(namespace, owner, secretName, { [PRIVATE_KEY]: value }), query);
+  }
+}
+
+const PrivateCredential = z.object({ version: z.literal(1), data: z.record(z.string(), z.string()) });
+
+async function findOwn(client: KubeClient, namespace: string, ownerUid: string): Promise<Record<string, string> | undefined> {
   const obj = await client.find(path(namespace, ownerUid));
   if (!obj || !(obj.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid)) return undefined;
-  const text = secretData(obj)[STATE_KEY];
+  return secretData(obj);
+}
+
+function parseJson(text: string | undefined): unknown {
   if (!text) return undefined;
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
-  const parsed = StoredCredential.safeParse(json);
+}
+
+/**
+ * The private credential (private.json), else — state Secrets from before it existed — what
+ * the target copy holds; undefined when the state Secret is gone, not ours, or unreadable.
+ */
+export async function readPrivate(client: KubeClient, namespace: string, ownerUid: string): Promise<Record<string, string> | undefined> {
+  const data = await findOwn(client, namespace, ownerUid);
+  if (!data) return undefined;
+  const priv = PrivateCredential.safeParse(parseJson(data[PRIVATE_KEY]));
+  if (priv.success) return priv.data.data;
+  const stored = StoredCredential.safeParse(parseJson(data[STATE_KEY]));
+  return stored.success ? stored.data.data : undefined;
+}
+
+/** The stored copy, or undefined when it is gone, not ours, or unreadable (then the kind's own fallback applies). */
+export async function readStateSecret(client: KubeClient, namespace: string, ownerUid: string): Promise<StoredCredential | undefined> {
+  const data = await findOwn(client, namespace, ownerUid);
+  if (!data) return undefined;
+  const parsed = StoredCredential.safeParse(parseJson(data[STATE_KEY]));
   if (!parsed.success) return undefined;
   const { version: _version, ...stored } = parsed.data;
   return stored;

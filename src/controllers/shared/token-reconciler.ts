@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { FINALIZER, type Resource } from '../../api/index.js';
+import { DEFAULT_REVOKE_TIMEOUT, FINALIZER, FLOORS, SKIP_REVOKE_ANNOTATION, type Resource } from '../../api/index.js';
+import { parseDuration } from '../../schedule/duration.js';
 import type { Clock } from '../../schedule/clock.js';
 import { backoffDelay } from '../../schedule/backoff.js';
 import { getCondition, removeCondition, setCondition, type Condition, type ConditionInput } from '../../runtime/conditions.js';
@@ -10,13 +11,16 @@ import type { ObjectCache } from '../../runtime/informer.js';
 import { KubeApiError, resourcePath, type KubeClient, type KubeObject } from '../../runtime/kube-client.js';
 import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.js';
 import type { OperatorMetrics } from '../../runtime/metrics.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../runtime/secret-writer.js';
 import { patchStatus } from '../../runtime/status-writer.js';
 import { sanitize } from '../../providers/errors.js';
 import { classify } from './failures.js';
+import { InputError } from './inputs.js';
+import type { CreationPolicy } from './ownership.js';
+import type { ResourceIndex } from './resource-index.js';
 import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type WorkloadRef } from './rollout.js';
 import { readSecretState, type SecretState } from './secret-state.js';
 import { deleteStateSecret } from './state-secret.js';
+import { judge, observeTarget, releaseTarget } from './target-secret.js';
 
 export interface CommonStatus {
   observedGeneration?: number;
@@ -39,7 +43,18 @@ export interface CommonStatus {
 }
 
 export type AnyResource = Resource<
-  { suspend?: boolean; deletionPolicy?: 'Revoke' | 'Retain'; target: { secretName: string; rolloutRestart?: WorkloadRef[] } },
+  {
+    suspend?: boolean;
+    deletionPolicy?: 'Revoke' | 'Retain';
+    revokeTimeout?: string;
+    target: {
+      secretName: string;
+      creationPolicy?: CreationPolicy;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+      rolloutRestart?: WorkloadRef[];
+    };
+  },
   CommonStatus
 >;
 
@@ -54,6 +69,8 @@ export interface OperatorEnv {
   hmacKey: Buffer;
   /** rollout restarts of consuming workloads (debounce, Reloader mode); defaults when absent */
   rollout?: RolloutSettings;
+  /** every kind's token resources: who claims a Secret, who reads one (ownership.ts) */
+  resources: ResourceIndex;
 }
 
 /** What a kind's reconcile reports back; the shared skeleton turns it into conditions and status. */
@@ -74,7 +91,10 @@ export interface KindContext {
   env: OperatorEnv;
   log: Logger;
   now: Date;
+  /** what the operator wrote into the target Secret, as far as it is this resource's (ownership.ts) */
   secret: SecretState;
+  /** the target Secret object as last seen (undefined: absent); every write updates it */
+  target: { secret: KubeObject | undefined };
   /** the status being built; mutate it as progress is made, so a later failure keeps it */
   status: CommonStatus;
   /** records an event on the resource now (and counts issued/rotated credentials) */
@@ -95,7 +115,15 @@ export interface TokenKind<R extends AnyResource> {
   revoke(res: R, ctx: KindContext): Promise<void>;
   /** called when the resource is gone for good (drop caches) */
   forget?(res: R): void;
+  /**
+   * When a revoke is abandoned (deletion must not hang): what may still be valid at the
+   * provider and how a person ends it there. No secret values.
+   */
+  stillValid(res: R): string;
 }
+
+/** Requeue for a refused target Secret: it is the user's, unwatched, so look again now and then. */
+const TARGET_RECHECK_MS = 60_000;
 
 const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
 
@@ -107,6 +135,7 @@ const GROUP_VERSION = { group: 'token-operator.io', version: 'v1alpha1' };
  */
 export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, informer: ObjectCache<KubeObject>, env: OperatorEnv): ReconcileFn {
   const typed = { ...GROUP_VERSION, plural: kind.plural };
+  env.metrics.registerKind(kind.kind);
   // The provider's Retry-After, by uid: the persisted back-off alone would let a wake-up (our own
   // status write, a resync) call again after the back-off tier's delay, before Retry-After.
   // In memory only: a restart forgets it, and a spec change clears it like the back-off.
@@ -130,12 +159,15 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     }
     const path = resourcePath(typed, namespace, name);
     const now = env.clock.now();
-    const secretObj = env.secrets.get(namespace, res.spec.target.secretName);
+    // The operator's cache holds the Secrets it labels; anything else (absent, or a person's
+    // Secret of that name) is read once, to judge whether this resource may write it.
+    const secretObj = await observeTarget(env, res);
     const ctx: KindContext = {
       env,
       log,
       now,
       secret: readSecretState(secretObj, res.metadata.uid),
+      target: { secret: secretObj },
       status: structuredClone(res.status ?? {}),
       emit: (type, reason, message) => {
         env.events.record(res as unknown as KubeObject, type, reason, message);
@@ -149,16 +181,14 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       },
     };
 
-    if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx, secretObj);
+    if (res.metadata.deletionTimestamp) return finalize(kind, res, path, ctx);
 
-    // Only Revoke has work to do on delete. Under Retain (the default) the owner reference
-    // already garbage-collects the Secrets, so no finalizer: one write and one watch event less
-    // per token, and deleting the resource never waits for the operator.
-    const wantsFinalizer = revokes(res);
-    if (wantsFinalizer !== (res.metadata.finalizers?.includes(FINALIZER) ?? false)) {
-      const updated = wantsFinalizer
-        ? await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER)
-        : await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
+    // Every resource has work on delete: revoking (Revoke), and handing its target Secret back —
+    // the owner reference off before garbage collection would delete the Secret (Retain), the
+    // claim off a Secret it merged into or created as an orphan — so the next resource naming
+    // the Secret meets a person's Secret, not a stale claim.
+    if (!res.metadata.finalizers?.includes(FINALIZER)) {
+      const updated = await addFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
       if (updated) informer.upsert(updated);
     }
 
@@ -174,7 +204,9 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
 
     let outcome: KindOutcome;
     try {
-      outcome = await kind.reconcile(res, ctx);
+      // Before any provider call: a credential that could not be written must not be minted.
+      const target = judge(env, res, secretObj);
+      outcome = target.action === 'Refuse' ? refusedTarget(target.reason, target.message) : await kind.reconcile(res, ctx);
       delete ctx.status.failedAttempts;
       delete ctx.status.lastFailureTime;
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
@@ -213,34 +245,27 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     env.metrics.observeToken(kind.kind, namespace, name, {
       ...(ctx.status.expirationTime ? { expiration: ctx.status.expirationTime } : {}),
       ...(ctx.status.nextRotationTime ? { nextRotation: ctx.status.nextRotationTime } : {}),
+      ...(ctx.status.lastRotationTime ? { issued: ctx.status.lastRotationTime } : {}),
       ready: getCondition(ctx.status.conditions, 'Ready')?.status ?? 'Unknown',
+      stalled: getCondition(ctx.status.conditions, 'Stalled')?.status === 'True',
+      suspended: res.spec.suspend === true,
     });
     return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : {};
   };
 
-  async function finalize(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext, secretObj: KubeObject | undefined): Promise<ReconcileResult> {
+  async function finalize(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext): Promise<ReconcileResult> {
     if (!res.metadata.finalizers?.includes(FINALIZER)) return {};
-    if (revokes(res) && !res.spec.suspend) {
-      try {
-        await kindDef.revoke(res, ctx);
-        // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
-        crashPoint('finalize:after-revoke');
-        env.events.record(res as unknown as KubeObject, 'Normal', 'Revoked', 'credential revoked at the provider');
-      } catch (e) {
-        // Keep the finalizer: deleting the resource must not orphan a live credential.
-        const f = classify(e);
-        const attempts = (ctx.status.failedAttempts ?? 0) + 1;
-        ctx.status.failedAttempts = attempts;
-        ctx.status.lastFailureTime = ctx.now.toISOString();
-        ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: 'RevokeFailed', message: f.message }, ctx.now, res.metadata.generation);
-        env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeFailed', f.message);
-        await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
-        return { requeueAfterMs: Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0) };
-      }
-      if (secretObj && ctx.secret.owned) await deleteSecret(env, res.metadata.namespace, res.spec.target.secretName);
-      // the operator's copy of the revoked credential goes too (garbage collection would, later)
-      await deleteStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
+    if (revokes(res)) {
+      const held = await revokeOrAbandon(kindDef, res, path, ctx);
+      if (held) return held;
+      // the credential is dead (or abandoned, and said so): the Secret holding it goes
+      await releaseTarget(env, res, 'delete');
+    } else {
+      // Retain: the Secret stays, handed back (no owner reference: garbage collection keeps it)
+      await releaseTarget(env, res, 'retain');
     }
+    // the operator's own copy goes in both cases (garbage collection would, later)
+    await deleteStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
     const released = await removeFinalizer(env.client, path, res as unknown as KubeObject, FINALIZER);
     if (released) informer.upsert(released);
     kindDef.forget?.(res);
@@ -248,6 +273,78 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
     return {};
   }
+
+  /**
+   * Revokes at the provider, or gives up when that cannot succeed, so deletion never hangs
+   * (ARCHITECTURE rule 10): the skip-revoke annotation, suspend, a namespace being deleted, an
+   * input Secret already gone, or failures for longer than spec.revokeTimeout. Giving up says
+   * what may still be valid (Warning event RevokeAbandoned, metric). Returns a requeue while the
+   * finalizer must stay (a failure within the timeout).
+   */
+  async function revokeOrAbandon(kindDef: TokenKind<R>, res: R, path: string, ctx: KindContext): Promise<ReconcileResult | undefined> {
+    const abandon = (reason: AbandonReason, why: string): undefined => {
+      const message = `revoke abandoned: ${why}. ${kindDef.stillValid(res)}`;
+      env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeAbandoned', message);
+      env.metrics.revokeAbandoned.inc({ kind: kindDef.kind, reason });
+      ctx.log.warn({ reason }, 'revoke abandoned; releasing the resource');
+      return undefined;
+    };
+    if (res.metadata.annotations?.[SKIP_REVOKE_ANNOTATION] === 'true') return abandon('SkipRevoke', `the ${SKIP_REVOKE_ANNOTATION} annotation is set`);
+    if (res.spec.suspend) return abandon('Suspended', 'spec.suspend is true, so the provider is not called');
+    if (await namespaceTerminating(env, res.metadata.namespace)) return abandon('NamespaceTerminating', `namespace ${res.metadata.namespace} is being deleted`);
+    try {
+      await kindDef.revoke(res, ctx);
+      // The provider has revoked; the finalizer is still on: a crash here must not strand deletion.
+      crashPoint('finalize:after-revoke');
+      env.events.record(res as unknown as KubeObject, 'Normal', 'Revoked', 'credential revoked at the provider');
+      return undefined;
+    } catch (e) {
+      const f = classify(e);
+      if (e instanceof InputError && (e.reason === 'SecretNotFound' || e.reason === 'SecretKeyMissing')) return abandon('InputGone', f.message);
+      const timeoutMs = Math.max(parseDuration(FLOORS.revokeTimeout), parseDuration(res.spec.revokeTimeout ?? DEFAULT_REVOKE_TIMEOUT));
+      const since = Date.parse(res.metadata.deletionTimestamp ?? '') || ctx.now.getTime();
+      const left = since + timeoutMs - ctx.now.getTime();
+      if (left <= 0) return abandon('RevokeTimeout', `revoking kept failing for ${res.spec.revokeTimeout ?? DEFAULT_REVOKE_TIMEOUT} (spec.revokeTimeout); last: ${f.message}`);
+      // Keep the finalizer: deleting the resource must not orphan a live credential.
+      const attempts = (ctx.status.failedAttempts ?? 0) + 1;
+      ctx.status.failedAttempts = attempts;
+      ctx.status.lastFailureTime = ctx.now.toISOString();
+      const message = `${f.message} (retrying; the resource is released anyway ${Math.ceil(left / 1000)}s from now, spec.revokeTimeout)`;
+      ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', status: 'False', reason: 'RevokeFailed', message }, ctx.now, res.metadata.generation);
+      env.events.record(res as unknown as KubeObject, 'Warning', 'RevokeFailed', f.message);
+      // cached, so its watch echo is known as ours: the retry waits for the back-off, not for the echo
+      const written = await writeStatus(env, path, res.status, ctx.status).catch(() => undefined);
+      if (written) informer.upsert(written);
+      const delay = Math.max(backoffDelay(attempts, f.transient), f.retryAfterMs ?? 0);
+      return { requeueAfterMs: Math.max(1000, Math.min(delay, left + 1000)) };
+    }
+  }
+}
+
+type AbandonReason = 'SkipRevoke' | 'Suspended' | 'NamespaceTerminating' | 'InputGone' | 'RevokeTimeout';
+
+/**
+ * Is the namespace being deleted? Then revoking cannot be relied on (its Secrets go in any
+ * order) and must not hold the namespace. Unknown (no permission to read namespaces, e.g. a
+ * namespaced install) counts as no: the other bounds still apply.
+ */
+async function namespaceTerminating(env: OperatorEnv, namespace: string): Promise<boolean> {
+  try {
+    const ns = await env.client.find<KubeObject & { status?: { phase?: string } }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+    return !!ns && (ns.metadata?.deletionTimestamp !== undefined || ns.status?.phase === 'Terminating');
+  } catch {
+    return false;
+  }
+}
+
+/** The target Secret is not this resource's to write: Stalled until a person acts; looked at again now and then. */
+function refusedTarget(reason: string, message: string): KindOutcome {
+  return {
+    ready: { status: 'False', reason, message },
+    conditions: [{ type: 'Stalled', status: 'True', reason, message }],
+    events: [{ type: 'Warning', reason, message }],
+    requeueAfterMs: TARGET_RECHECK_MS,
+  };
 }
 
 function revokes(res: AnyResource): boolean {
@@ -296,16 +393,5 @@ async function writeStatus(env: OperatorEnv, path: string, current: CommonStatus
   } catch (e) {
     if (e instanceof KubeApiError && e.notFound) return undefined;
     throw e;
-  }
-}
-
-async function deleteSecret(env: OperatorEnv, namespace: string, name: string): Promise<void> {
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
-  const current = env.secrets.get(namespace, name);
-  if (current?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
-  try {
-    await env.client.delete(path, { propagationPolicy: 'Background' });
-  } catch (e) {
-    if (!(e instanceof KubeApiError && e.notFound)) throw e;
   }
 }

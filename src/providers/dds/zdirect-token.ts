@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../schedule/clock.js';
 import { ProviderError, isProviderError } from '../errors.js';
@@ -103,10 +103,12 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       // Concurrent callers for the same credentials share one request.
       const pending = inFlight.get(key);
       if (pending) return pending;
-      // the limit is per app (token URL and client id); a flat digest, not a ~100-character concatenation
-      const limiterKey = createHash('sha256').update(`${tokenUrl}\0${creds.clientId}`).digest('base64url');
+      // The limit is per app, and the secret is part of the app's key (see cacheKey): a resource
+      // that names another app's client id with a wrong secret has a budget of its own, and its
+      // refused requests (or a 429 they earn) never spend or pause the budget of the resources
+      // holding the right secret.
       const fetched = limiter
-        .run(limiterKey, () => request(tokenUrl, creds))
+        .run(key, () => request(tokenUrl, creds))
         .then(
           (token) => {
             dropExpired(now());
@@ -115,7 +117,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
           },
           (e: unknown) => {
             if (isProviderError(e) && e.kind === 'RateLimited' && e.code !== 'ClientRateLimit') {
-              limiter.pause(limiterKey, e.retryAfterMs ?? DEFAULT_TOKEN_WINDOW_MS);
+              limiter.pause(key, e.retryAfterMs ?? DEFAULT_TOKEN_WINDOW_MS);
             }
             throw e;
           },
@@ -132,13 +134,17 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
   };
 }
 
+// Keyed with a per-process secret, so the maps never hold a plain, guessable hash of a client secret.
+const KEY_SALT = randomBytes(32);
+
 /**
- * The secret is part of the key (as a digest): a resource naming someone else's client id
- * with a wrong secret must not be served the token that the right secret obtained.
+ * The secret is part of the key (as a keyed digest, never the secret): a resource naming someone
+ * else's client id with a wrong secret must not be served the token that the right secret
+ * obtained, nor spend its token-request budget.
  */
 function cacheKey(tokenUrl: string, creds: ZDirectCredentials): string {
   // one flat 43-character digest of all three (a key per app: not the ~100-character concatenation)
-  return createHash('sha256').update(`${tokenUrl}\0${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
+  return createHmac('sha256', KEY_SALT).update(`${tokenUrl}\0${creds.clientId}\0${creds.clientSecret}`).digest('base64url');
 }
 
 function failToken(res: HttpResponse): never {

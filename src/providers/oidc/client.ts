@@ -56,6 +56,13 @@ export interface RefreshRequest {
   refreshToken: string;
   /** optional down-scoping; the server keeps the original scope when absent */
   scope?: string;
+  /**
+   * Called with a rotated refresh token the moment the server's answer arrives, before
+   * openid-client or our schema check anything else in it: the presented token is spent by
+   * then, so a malformed rest of the answer must not lose the new one. Errors are ignored
+   * (the caller still gets the token in the result, or the error).
+   */
+  onRotated?: (refreshToken: string) => Promise<void>;
 }
 
 export interface RefreshedTokens {
@@ -93,7 +100,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
   const cache = opts.discoveryCache ?? sharedDiscoveryCache;
   const nowMs = () => clock.now().getTime();
 
-  function via(call: string, transformJson?: (body: Record<string, unknown>) => void) {
+  function via(call: string, transformJson?: (body: Record<string, unknown>) => void | Promise<void>) {
     return fetchVia({
       http,
       provider: PROVIDER,
@@ -123,7 +130,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
     });
   }
 
-  async function configuration(call: string, transformJson?: (body: Record<string, unknown>) => void): Promise<Configuration> {
+  async function configuration(call: string, transformJson?: (body: Record<string, unknown>) => void | Promise<void>): Promise<Configuration> {
     const config = new Configuration(await serverMetadata(), opts.clientId, undefined, clientAuth(opts));
     config[customFetch] = via(call, transformJson);
     if (opts.allowInsecureHttp) allowInsecureRequests(config);
@@ -131,7 +138,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
   }
 
   return {
-    async refresh({ refreshToken, scope }) {
+    async refresh({ refreshToken, scope, onRotated }) {
       // lifetimes count from when we asked, so a slow answer never stretches them
       const askedAtMs = nowMs();
       let raw: unknown;
@@ -140,8 +147,10 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
         // but openid-client validates it (issuer, audience, clock). Failing that check
         // after the server has rotated the refresh token would throw away the only live
         // one, so the ID token is dropped before openid-client sees the response.
-        const config = await configuration('refresh', (body) => {
+        const config = await configuration('refresh', async (body) => {
           delete body.id_token;
+          const rotated = body.refresh_token;
+          if (onRotated && typeof rotated === 'string' && rotated !== '' && rotated !== refreshToken) await onRotated(rotated).catch(() => undefined);
         });
         raw = await refreshTokenGrant(config, refreshToken, scope ? { scope } : undefined);
       } catch (e) {

@@ -6,8 +6,8 @@ export interface FetchVia {
   provider: string;
   call: string;
   observe?: (o: ObservedCall) => void;
-  /** rewrites a 2xx JSON body before openid-client sees it */
-  transformJson?: (body: Record<string, unknown>) => void;
+  /** rewrites (or reads) a 2xx JSON body before openid-client sees it */
+  transformJson?: (body: Record<string, unknown>) => void | Promise<void>;
 }
 
 const METHODS: ReadonlySet<string> = new Set<HttpRequest['method']>(['GET', 'POST', 'PATCH', 'PUT', 'DELETE']);
@@ -30,7 +30,7 @@ export function fetchVia(opts: FetchVia): CustomFetch {
     };
     const res = await send(opts.http, req, { provider: opts.provider, call: opts.call, ...(opts.observe ? { observe: opts.observe } : {}) });
     let text = res.text;
-    if (opts.transformJson && res.status >= 200 && res.status < 300) text = rewriteJson(text, opts.transformJson);
+    if (opts.transformJson && res.status >= 200 && res.status < 300) text = await rewriteJson(text, opts.transformJson);
     return new Response(NULL_BODY.has(res.status) ? null : text, { status: res.status, headers: res.headers });
   };
 }
@@ -44,7 +44,7 @@ function bodyOf(body: FetchBody): Pick<HttpRequest, 'body'> {
   throw new TypeError('streamed request bodies are not supported');
 }
 
-function rewriteJson(text: string, transform: (body: Record<string, unknown>) => void): string {
+async function rewriteJson(text: string, transform: (body: Record<string, unknown>) => void | Promise<void>): Promise<string> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -52,6 +52,6 @@ function rewriteJson(text: string, transform: (body: Record<string, unknown>) =>
     return text; // let openid-client report the malformed body
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return text;
-  transform(json as Record<string, unknown>);
+  await transform(json as Record<string, unknown>);
   return JSON.stringify(json);
 }

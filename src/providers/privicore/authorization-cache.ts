@@ -70,6 +70,8 @@ export class AuthorizationCache {
     if (!entry.inflight) {
       entry.inflight = this.renew(session, entry).finally(() => {
         entry.inflight = undefined;
+        // a password that never logged in leaves nothing behind (a tenant trying wrong ones)
+        if (!entry.current && this.entries.get(session.key.key) === entry) this.entries.delete(session.key.key);
       });
     }
     return entry.inflight;
@@ -127,6 +129,11 @@ export class AuthorizationCache {
       }
     } else {
       next = await session.authenticate();
+      // This password logs in: an authorization cached under another password of the same
+      // profile predates a password change. Only a login that worked drops it: a resource that
+      // names the profile with a wrong password (another tenant's, or a typo) never evicts the
+      // authorization of the resources that have the right one.
+      for (const [k, e] of this.entries) if (e !== entry && e.identity === session.key.identity) this.entries.delete(k);
     }
     entry.current = { auth: next, obtainedAtMs: startedMs };
     return next;
@@ -141,8 +148,7 @@ export class AuthorizationCache {
   private entryFor(key: ProfileKey): Entry {
     let entry = this.entries.get(key.key);
     if (!entry) {
-      // A new password for the same profile: forget the old one's authorization.
-      for (const [k, e] of this.entries) if (e.identity === key.identity) this.entries.delete(k);
+      // keyed by profile AND password digest: each password has its own entry (see renew)
       entry = { identity: key.identity };
       this.entries.set(key.key, entry);
     }

@@ -110,6 +110,29 @@ describe.skipIf(skip !== undefined)(`oidc provider against Keycloak${skip ? ` (s
     });
   });
 
+  it('a malformed answer after Keycloak rotated: the new refresh token reaches onRotated before the error, and the chain goes on from it', async () => {
+    const seeded = await seed(realm, { offline: false });
+    // Keycloak rotates for real; the answer is then broken on the way (an empty access_token)
+    const real = fetchHttpClient({ timeoutMs: 10_000 });
+    const breaking: HttpClient = async (req) => {
+      const res = await real(req);
+      if (res.status !== 200 || !req.url.endsWith('/token')) return res;
+      const body = JSON.parse(res.text) as Record<string, unknown>;
+      return { ...res, text: JSON.stringify({ ...body, access_token: '' }) };
+    };
+    const saved: string[] = [];
+    await expect(publicClient({ http: breaking }).refresh({ refreshToken: seeded.refreshToken, onRotated: async (t) => void saved.push(t) })).rejects.toBeInstanceOf(
+      ProviderError,
+    );
+    expect(saved).toHaveLength(1);
+    secrets.push(saved[0]!);
+    expect(saved[0]).not.toBe(seeded.refreshToken);
+    // the presented token is spent; the saved one is the live one
+    const next = await publicClient().refresh({ refreshToken: saved[0]! });
+    secrets.push(next.refreshToken, next.accessToken);
+    expect((await introspect(realm, next.accessToken)).active).toBe(true);
+  });
+
   it('refreshes an offline token: no refresh expiry, and it rotates too', async () => {
     const seeded = await seedOfflineToken(realm);
     secrets.push(seeded.refreshToken, seeded.accessToken);

@@ -165,3 +165,30 @@ describe('Controller: reconcile slots shared between kinds', () => {
     expect(calls).toEqual(['ns/first', 'ns/a']);
   });
 });
+
+describe('Controller: reconcile slots shared between namespaces', () => {
+  it("serves another namespace's key next while a herd of 200 in one namespace holds every slot of two kinds", async () => {
+    const pool = new WorkerPool(4);
+    const order: string[] = [];
+    const make = () => controller(new Cache(), async (key) => (order.push(key), await sleep(5), {}), pool);
+    const a = make();
+    const b = make();
+    a.start();
+    b.start();
+    for (let i = 0; i < 100; i++) {
+      a.enqueue(`herd/a${i}`);
+      b.enqueue(`herd/b${i}`);
+    }
+    await sleep(20); // the herd is running; 4 keys of each kind hold a worker and wait for a slot
+    const started = order.length;
+    b.enqueue('victim/due');
+    await sleep(400);
+    await Promise.all([a.stop(), b.stop()]);
+    // A b worker must finish to take the key (its queue hands it out next), then it waits for a
+    // slot behind at most one herd waiter: a few reconciles, where FIFO made it wait for ~100.
+    const waited = order.indexOf('victim/due') - started;
+    expect(waited).toBeGreaterThanOrEqual(0);
+    expect(waited).toBeLessThanOrEqual(2 * pool.size);
+    expect(order.length).toBeGreaterThan(started + 2 * pool.size); // the herd went on meanwhile
+  });
+});

@@ -36,6 +36,42 @@ describe('WorkQueue', () => {
     expect([await q.get(), await q.get(), await q.get()]).toEqual(['c', 'a', 'b']);
   });
 
+  describe('fairness between namespaces', () => {
+    it("hands keys out round-robin by namespace, FIFO within one: a herd does not hold back another namespace's key", async () => {
+      const q = new WorkQueue();
+      for (let i = 0; i < 1000; i++) q.add(`herd/t${i}`);
+      q.add('victim/due');
+      q.add('quiet/one');
+      const order = [await q.get(), await q.get(), await q.get(), await q.get(), await q.get()];
+      expect(order).toEqual(['herd/t0', 'victim/due', 'quiet/one', 'herd/t1', 'herd/t2']);
+      expect(q.depth).toBe(997);
+    });
+
+    it('a key that comes due during a herd waits behind at most one key of each busy namespace', async () => {
+      const q = new WorkQueue();
+      for (let i = 0; i < 500; i++) {
+        q.add(`a/t${i}`);
+        q.add(`b/t${i}`);
+      }
+      for (let i = 0; i < 7; i++) q.done((await q.get())!); // the herd is being worked through
+      q.addAfter('victim/due', 1_000);
+      await vi.advanceTimersByTimeAsync(1_000);
+      const next = [await q.get(), await q.get(), await q.get()];
+      expect(next).toContain('victim/due');
+    });
+
+    it('a key dirtied while processing goes to the back of its own namespace only', async () => {
+      const q = new WorkQueue();
+      q.add('a/1');
+      q.add('a/2');
+      q.add('b/1');
+      expect(await q.get()).toBe('a/1');
+      q.add('a/1');
+      q.done('a/1');
+      expect([await q.get(), await q.get(), await q.get()]).toEqual(['b/1', 'a/2', 'a/1']);
+    });
+  });
+
   it('never gives the same key to two workers at once', async () => {
     const q = new WorkQueue();
     q.add('k');

@@ -100,6 +100,32 @@ describe('zDirect token rate limiter', () => {
     }
   });
 
+  it("a resource naming another app's client id with a wrong secret spends a budget of its own, never that app's", async () => {
+    const clock = new ManualClock('2026-03-01T00:00:00Z');
+    const { sim, http } = await startWorld({ clock });
+    const tokens = createZDirectTokenClient({ http, clock, limiter: createTokenRateLimiter({ clock, maxWaitMs: 0 }) });
+    const tokenUrl = `${sim.url}/auth/token`;
+    const real = { clientId: 'demo-client', clientSecret: 'demo-secret' };
+    const borrowed = { clientId: 'demo-client', clientSecret: 'not-the-secret' };
+    // the hostile resource keeps asking until its own window of 8 is full (and then is held back locally)
+    for (let i = 0; i < 8; i++) expect(await rejection(tokens.getToken(tokenUrl, borrowed))).toMatchObject({ kind: 'Unauthorized' });
+    expect(await rejection(tokens.getToken(tokenUrl, borrowed))).toMatchObject({ kind: 'RateLimited', code: 'ClientRateLimit' });
+    expect(sim.state.tokenRequests()).toHaveLength(8);
+    // the app's own resources still have all 8 of theirs
+    for (let i = 0; i < 8; i++) tokens.invalidate(tokenUrl, real, await tokens.getToken(tokenUrl, real));
+    expect(sim.state.tokenRequests().filter((r) => r.status === 200)).toHaveLength(8);
+    expect(await rejection(tokens.getToken(tokenUrl, real))).toMatchObject({ kind: 'RateLimited', code: 'ClientRateLimit' });
+  });
+
+  it("a 429 earned by a wrong secret does not pause the app's own requests", async () => {
+    const { sim, http, clock } = await startWorld();
+    const tokens = createZDirectTokenClient({ http, clock });
+    const tokenUrl = `${sim.url}/auth/token`;
+    sim.faults.inject('auth', { kind: 'rateLimit', retryAfterSeconds: 30 });
+    expect(await rejection(tokens.getToken(tokenUrl, { clientId: 'demo-client', clientSecret: 'wrong' }))).toMatchObject({ kind: 'RateLimited', status: 429 });
+    await expect(tokens.getToken(tokenUrl, { clientId: 'demo-client', clientSecret: 'demo-secret' })).resolves.toEqual(expect.any(String));
+  });
+
   it('fails fast with RateLimited when the window is full and the wait is too long', async () => {
     const { sim, http, clock } = await startWorld();
     const tokens = createZDirectTokenClient({ http, clock, limiter: createTokenRateLimiter({ clock, maxWaitMs: 5_000 }) });

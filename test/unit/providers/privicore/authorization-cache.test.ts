@@ -8,7 +8,7 @@ import {
   type ProfileAuthorization,
   type ProfileSession,
 } from '../../../../src/providers/privicore/index.js';
-import { USERNAME, harness, providerError } from './harness.js';
+import { PASSWORD, USERNAME, harness, providerError } from './harness.js';
 
 const LOGIN = 'POST /profile/authenticate';
 const REAUTH = 'POST /profile/reauthorize-authorization-token';
@@ -77,8 +77,8 @@ describe('AuthorizationCache against the simulator', () => {
     expect(calls(LOGIN)).toBe(2);
   });
 
-  it('logs in afresh when the password changes', async () => {
-    const { sim, provider, makeProvider, calls } = await harness();
+  it('logs in afresh when the password changes, and then forgets the old password\'s authorization', async () => {
+    const { sim, cache, provider, makeProvider, calls } = await harness();
     await provider.authorization();
     sim.addProfile(USERNAME, 'a-new-password');
     const changed = makeProvider({ profile: { username: USERNAME, password: 'a-new-password' } });
@@ -86,6 +86,22 @@ describe('AuthorizationCache against the simulator', () => {
     expect(calls(LOGIN)).toBe(2);
     await changed.authorization();
     expect(calls(LOGIN)).toBe(2);
+    expect(cache.peek(profileKey(sim.url, USERNAME, PASSWORD))).toBeUndefined();
+    expect(cache.peek(profileKey(sim.url, USERNAME, 'a-new-password'))).toBeDefined();
+  });
+
+  it("a wrong password (another tenant naming the profile) neither evicts nor uses the real user's authorization", async () => {
+    const { cache, sim, provider, makeProvider, calls } = await harness();
+    const real = await provider.authorization();
+    const wrong = makeProvider({ profile: { username: USERNAME, password: 'guessed-wrong' } });
+    for (let i = 0; i < 3; i++) expect((await providerError(wrong.authorization())).kind).toBe('Unauthorized');
+    expect(calls(LOGIN)).toBe(4); // the real login and three refused ones: never served the cached token
+    // the real user's resources go on with the authorization they had: no new login
+    expect((await provider.authorization()).authorizationToken).toBe(real.authorizationToken);
+    await provider.listDataTokens();
+    expect(calls(LOGIN)).toBe(4);
+    // and the refused password left no entry behind
+    expect(cache.peek(profileKey(sim.url, USERNAME, 'guessed-wrong'))).toBeUndefined();
   });
 
   it('falls back to a login when reauthorize is refused', async () => {
