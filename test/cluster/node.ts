@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { KubeClient, type KubeObject } from '../../src/runtime/kube-client.js';
-import { freePort, SERVICE_CIDR, startControlPlane, type ControlPlane } from './control-plane.js';
+import { freePort, httpsOk, SERVICE_CIDR, startControlPlane, type ControlPlane } from './control-plane.js';
 import { CLUSTER_CIDR, startContainerd } from './containerd.js';
-import { healthy, startControllerManager } from './controller-manager.js';
+import { startControllerManager } from './controller-manager.js';
 import {
   deleteLinks,
   hostLeftovers,
@@ -213,7 +213,7 @@ async function startScheduler(o: NodeOptions, cp: ControlPlane): Promise<void> {
   });
   await waitUntil('kube-scheduler /healthz', () => {
     if (c.exited()) throw new Error(`kube-scheduler exited during start-up; see ${c.logPath}`);
-    return healthy(`https://127.0.0.1:${port}/healthz`);
+    return httpsOk(`https://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false });
   }, 60_000, c.logPath);
 }
 

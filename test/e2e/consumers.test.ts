@@ -19,11 +19,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchHttpClient } from '../../src/providers/http.js';
-import { createPrivicoreProvider } from '../../src/providers/privicore/index.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
-import { systemClock } from '../../src/schedule/clock.js';
-import { gnapFixture } from '../support/fixtures.js';
+import { gnapFixture, privicoreClient } from '../support/fixtures.js';
 import { adminClient, condition, createNamespace, createResource, createSecret, getResource, requestRotation, waitFor } from '../support/harness.js';
 import { ensureKeycloak, keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
 import {
@@ -111,8 +108,7 @@ async function createTokens(): Promise<void> {
   // DataToken (resolve mode): data tokenized beforehand; the operator keeps the data in the Secret
   sims.privicore.addProfile('ops', 'ops-pw');
   await createSecret(client, ns, 'privicore-profile', { username: 'ops', password: 'ops-pw' });
-  const own = createPrivicoreProvider({ http: fetchHttpClient({ timeoutMs: 5000 }), clock: systemClock, apiUrl: sims.privicore.url, profile: { username: 'ops', password: 'ops-pw' }, polling: { intervalMs: 10, maxIntervalMs: 50 } });
-  const { token } = await own.tokenize({ data: Buffer.from(PAYLOAD), context: 'e2e' });
+  const { token } = await privicoreClient(sims.privicore.url, { username: 'ops', password: 'ops-pw' }).tokenize({ data: Buffer.from(PAYLOAD), context: 'e2e' });
   await createSecret(client, ns, 'ref', { token });
   await createResource(client, 'datatokens', {
     apiVersion: 'token-operator.io/v1alpha1',

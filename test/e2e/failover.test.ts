@@ -16,14 +16,11 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { fetchHttpClient } from '../../src/providers/http.js';
-import { createPrivicoreProvider } from '../../src/providers/privicore/index.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
-import { systemClock } from '../../src/schedule/clock.js';
 import { NODE_IP } from '../cluster/node.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
-import { ddsFixture, shareStatus } from '../support/fixtures.js';
+import { ddsFixture, privicoreClient, shareStatus } from '../support/fixtures.js';
 import { adminClient, condition, createNamespace, createResource, createSecret, getResource, getSecretData, requestRotation, waitFor } from '../support/harness.js';
 import { leaderPod, operatorPods, podReady, RELEASE } from './operator.js';
 import { skipNote, skipReason } from './support.js';
@@ -102,6 +99,18 @@ describe.skipIf(!!skipReason)(`leader failover mid-rotation${skipNote}`, () => {
     }, 60_000, 100);
     const failoverSeconds = (Date.now() - killedAt) / 1000;
 
+    // what a consumer reading the Secrets sees meanwhile: a DeltaShareToken's Secret is checked at
+    // the Delta Sharing server every 500 ms until everything is done
+    const dead: Record<string, number> = {};
+    let checking = true;
+    const checker = (async () => {
+      while (checking) {
+        for (const r of resources.filter((x) => x.plural === 'deltasharetokens')) {
+          if ((await shareStatus(client, ns, r.secret).catch(() => 0)) !== 200) dead[r.name] = (dead[r.name] ?? 0) + 1;
+        }
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    })();
     const doneAfter: Record<string, number> = {};
     await Promise.all(resources.map(async (r) => {
       await waitFor(`${r.name} rotated and Ready`, async () => {
@@ -111,13 +120,19 @@ describe.skipIf(!!skipReason)(`leader failover mid-rotation${skipNote}`, () => {
       doneAfter[r.name] = Number(((Date.now() - killedAt) / 1000).toFixed(1));
     }));
     const allDoneSeconds = (Date.now() - killedAt) / 1000;
-    console.log(`[e2e failover] seconds from the kill to rotated and Ready: ${JSON.stringify(doneAfter)}`);
+    checking = false;
+    await checker;
+    console.log(`[e2e failover] seconds from the kill to rotated and Ready: ${JSON.stringify(doneAfter)}; checks that found a dead credential in the Secret: ${JSON.stringify(dead)}`);
+    for (const [name, after] of Object.entries(doneAfter).filter(([, t]) => t > 60)) {
+      const events = await client.list<KubeObject & { reason?: string; message?: string; lastTimestamp?: string }>(`/api/v1/namespaces/${ns}/events`, { fieldSelector: `involvedObject.name=${name}` });
+      console.log(`[e2e failover] ${name} took ${after}s; its events: ${events.items.map((e) => `${e.lastTimestamp} ${e.reason}: ${e.message}`).join(' | ')}`);
+    }
     const atKill = dds.state.log.filter((e) => e.route === 'dds-tokens.post' && e.at.getTime() <= killedAt).length - rotationsBefore;
     const standby = pods.some((p) => p.metadata!.name === newLeader) ? 'the stand-by' : 'the replacement pod';
     console.log(`[e2e failover] killed ${leader} after ${atKill} DDS rotation(s) at the provider; ${newLeader} (${standby}) led after ${failoverSeconds.toFixed(1)}s; all ${resources.length} rotated and Ready after ${allDoneSeconds.toFixed(1)}s`);
 
     // no credential lost: each works at its provider, and none is waiting for a human
-    const resolver = createPrivicoreProvider({ http: fetchHttpClient({ timeoutMs: 10_000 }), clock: systemClock, apiUrl: privicore.url, profile: { username: 'fo', password: 'fo-pw' }, polling: { intervalMs: 10, maxIntervalMs: 50 } });
+    const resolver = privicoreClient(privicore.url, { username: 'fo', password: 'fo-pw' });
     for (const r of resources) {
       const got = await getResource(client, r.plural, ns, r.name);
       expect(condition(got, 'Stalled')?.status ?? 'False', `${r.name} Stalled`).toBe('False');

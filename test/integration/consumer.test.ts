@@ -29,13 +29,11 @@
  * after a refresh, so the DDS argument applies.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchHttpClient } from '../../src/providers/http.js';
-import { createPrivicoreProvider } from '../../src/providers/privicore/index.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { systemClock, type Clock } from '../../src/schedule/clock.js';
 import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
-import { gnapFixture } from '../support/fixtures.js';
+import { gnapFixture, privicoreClient } from '../support/fixtures.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import {
   adminClient,
@@ -295,13 +293,7 @@ describe('consumer: DataToken (tokenRef data)', () => {
   });
 
   it(`${ROTATIONS} rotate-now downloads, a consumer ${UPDATE_DELAY_MS} ms behind: the data is always there (0 failures)`, async () => {
-    const own = createPrivicoreProvider({
-      http: fetchHttpClient({ timeoutMs: 5000 }),
-      clock: systemClock,
-      apiUrl: sim.url,
-      profile: { username: 'ops', password: 'ops-pw' },
-      polling: { intervalMs: 10, maxIntervalMs: 50 },
-    });
+    const own = privicoreClient(sim.url, { username: 'ops', password: 'ops-pw' });
     const payload = 'the shared payload';
     const { token } = await own.tokenize({ data: Buffer.from(payload), context: 'shared' });
     await createSecret(client, ns, 'ref', { token });
