@@ -9,6 +9,15 @@
  * lost: every Secret holds a credential that works at its provider, and no resource needs a
  * human (Stalled).
  *
+ * What it shows for DDS (printed, not asserted): the kill lands after DDS made the new token and
+ * while the dying leader's download of its one-time activation link is already on the wire, so
+ * that profile is gone with the process. The new leader finds no unconsumed link, hits DDS's
+ * two-token ceiling (the lost token and the one still in the Secret), waits until the one in
+ * the Secret expires (spec.overlap, 2m here) and rotates then: the Secret works all along except
+ * for the moment between that expiry and the new write (one 500 ms check in the runs so far),
+ * plus the kubelet's delay for pods. DDS offers no way to drop only the lost token (PATCH
+ * shortens every token), so this is the least a client can do.
+ *
  * GNAP is left out on purpose: a GNAP rotation replaces the token at the authorization server
  * in one call, so a crash inside that call loses the new token by protocol; the operator then
  * reports TokenLost (covered by test/integration/crash.test.ts).
