@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -65,9 +65,6 @@ export interface TestNode {
   kubeconfigPath: string;
   /** seconds from start to each milestone */
   timings: Record<string, number>;
-  ctr(args: string[]): string;
-  /** imports more locally built images (podman) */
-  importImages(images: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -171,8 +168,6 @@ export async function startNode(o: NodeOptions): Promise<TestNode> {
       cp,
       kubeconfigPath: cp.kubeconfigPath,
       timings,
-      ctr: containerd.ctr,
-      importImages: async (images) => importImages(containerd.socket, await Promise.all(images.map((i) => podmanArchive(o.root, i)))),
       stop: () => stopNode(o.dir),
     };
   } catch (e) {
@@ -376,9 +371,4 @@ export function nodeLeftovers(dir: string): string[] {
   const lock = readLock();
   if (lock?.dir === dir) problems.push(`${LOCK_FILE} still names this node`);
   return problems;
-}
-
-/** sorted list of the node's log files, for error messages */
-export function nodeLogs(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => join(dir, f)) : [];
 }
