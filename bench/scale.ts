@@ -375,7 +375,7 @@ const writes = (m: Map<string, number>) => sumMetric(m, 'token_operator_kube_api
 
 function startOperator(cp: ControlPlane, port: number, resyncSeconds: number): ChildProcess {
   return spawn(process.execPath, [...NODE_FLAGS, ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist', 'main.js'),
-    '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--log-level=warn',
+    '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn',
     `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
     `--resync-seconds=${resyncSeconds}`, '--lease-namespace=default', '--controllers=DeltaShareToken,AccessToken,DataToken'], {
     env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, ...(MALLOC_ARENA_MAX > 0 ? { MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX) } : {}) },

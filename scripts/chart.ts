@@ -109,8 +109,11 @@ ${chart.description}
 ## Install
 
 \`\`\`sh
-helm install token-operator charts/token-operator --namespace token-operator --create-namespace
-# or, without helm (the same objects, rendered with the defaults below):
+# the image is not published: build it from the repository root and push it to your registry
+docker build -t REGISTRY/token-operator:TAG . && docker push REGISTRY/token-operator:TAG
+helm install token-operator charts/token-operator --namespace token-operator --create-namespace \\
+  --set image.repository=REGISTRY/token-operator --set image.tag=TAG
+# or, without helm (the same objects, rendered with the defaults below; set its image first):
 kubectl apply --server-side -f deploy/token-operator.yaml
 \`\`\`
 
@@ -121,8 +124,16 @@ Needs Kubernetes 1.30 or later (the CRDs use CEL validation rules with \`fieldPa
   and, through owner references, every Secret the operator wrote.
 - **RBAC** is least-privilege: cluster-wide by default; with \`watchNamespaces\` set, only
   Roles in those namespaces (they must exist before install). A Role in the release namespace
-  covers the leader-election Lease and the operator's HMAC key Secret. The operator lists and
+  covers the leader-election Lease and the operator's HMAC key Secret; one in \`default\` reads
+  the \`kubernetes\` Service's endpoints (get, that object only). The operator lists and
   watches only Secrets labelled \`app.kubernetes.io/managed-by=token-operator\`.
+- **Egress policy**: every call to a provider, and every URL a provider hands back, is checked
+  on its URL and on each address its host resolves to, right before connecting. Always refused:
+  link-local and cloud metadata addresses, unspecified, broadcast and multicast addresses, the
+  cluster's API server, loopback (\`egress.allowLoopback\`, local development only) and plain
+  http (\`allowInsecureHttp\`). Add the pod, service and node networks to
+  \`egress.deniedCidrs\`; \`egress.allowedHosts\` limits calls to the hosts listed. A refused call
+  sets Ready=False, Stalled=True, reason \`EgressDenied\`, and makes no connection.
 - **Security**: restricted Pod Security Standard (non-root uid 65532, read-only root
   filesystem, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
 - **Secrets it writes**: only Secrets it created for a resource (\`spec.target.creationPolicy\`

@@ -7,6 +7,7 @@
 #   scripts/keycloak.sh stop      stop the instance this script started
 #   scripts/keycloak.sh status    exit 0 when the instance answers
 #   scripts/keycloak.sh check     print why Keycloak cannot run here (exit 1), or nothing
+#   scripts/keycloak.sh java-home print the JDK 21+ it would use (scripts/image.sh keycloak)
 #
 # Environment: KEYCLOAK_VERSION (26.5.6), KEYCLOAK_PORT (18180),
 # KEYCLOAK_START_TIMEOUT seconds (300), KEYCLOAK_JAVA_HOME (a JDK 21+; found if unset),
@@ -180,8 +181,9 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   check) cmd_check ;;
+  java-home) find_java_home ;;
   *)
-    echo "usage: $0 install|start|stop|status|check" >&2
+    echo "usage: $0 install|start|stop|status|check|java-home" >&2
     exit 2
     ;;
 esac

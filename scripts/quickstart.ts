@@ -86,7 +86,7 @@ async function up(inCluster: boolean): Promise<void> {
   } else {
     startBackground('operator', 'npx', [
       'tsx', 'src/main.ts',
-      '--allow-insecure-http', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
+      '--allow-insecure-http', '--allow-loopback-egress', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
       '--lease-namespace=default', '--resync-seconds=60',
     ]);
     await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up on a fresh machine: Node 24 from the npm registry,
-# npm packages, the kube-apiserver test control plane, Keycloak, prometheus + promtool. Everything goes to .cache/.
+# npm packages, the kube-apiserver test control plane, Keycloak, prometheus + promtool, podman when
+# the container tests are required. Everything goes to .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -12,3 +13,5 @@ command -v kubectl >/dev/null || { echo "kubectl is required (helm/kubectl come 
 bash scripts/build-apiserver.sh
 bash scripts/prometheus.sh install
 if [ "${SKIP_KEYCLOAK:-0}" != "1" ]; then bash scripts/keycloak.sh install; fi
+# the container tests (test/integration/containers.test.ts) skip without podman unless required
+if [ "${REQUIRE_CONTAINER_TESTS:-0}" = "1" ]; then bash scripts/podman-packages.sh; fi

@@ -1,4 +1,15 @@
 import { z } from 'zod';
+import { parseCidr } from './providers/egress/addresses.js';
+import { hostMatcher } from './providers/egress/policy.js';
+
+const valid = (check: (s: string) => unknown) => (s: string) => {
+  try {
+    check(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Operator settings, from environment variables (what the Helm chart sets) with flags
@@ -28,6 +39,22 @@ export const OperatorConfig = z.object({
   healthPort: z.coerce.number().int().min(0).max(65535).default(8080),
   healthHost: z.string().default('0.0.0.0'),
   allowInsecureHttp: z.boolean().default(false),
+  /**
+   * Let provider calls reach loopback addresses (127.0.0.0/8, ::1): local development only, where
+   * the provider simulators listen on 127.0.0.1. In a pod, loopback is the pod itself and its
+   * sidecars (a mesh proxy's admin port), never a provider.
+   */
+  allowLoopbackEgress: z.boolean().default(false),
+  /** ranges provider calls may never reach, on top of the built-in ones (pod, service and node networks) */
+  egressDeniedCidrs: z.array(z.string().refine(valid(parseCidr), 'not a CIDR range (e.g. 10.0.0.0/8, fd00::/8)')).default([]),
+  /** when set, provider calls reach only these hosts (`api.example.com`, `*.example.com`, an IP literal) */
+  egressAllowedHosts: z.array(z.string().refine(valid(hostMatcher), 'not a host pattern (api.example.com, *.example.com or an IP address)')).default([]),
+  /**
+   * The largest Secret the operator reads as a resource's input (credentials, keys, data to
+   * tokenize), in bytes of decoded data: a namespace user's Secret must not be a way to fill the
+   * operator's memory. Larger ones stall the resource with reason SecretTooLarge.
+   */
+  maxInputSecretBytes: z.coerce.number().int().min(1024).max(1024 * 1024).default(256 * 1024),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   providerTimeoutSeconds: z.coerce.number().min(1).default(15),
   /** requests per second to each provider host, shared by all resources: never more in any one second (no burst) */
@@ -99,6 +126,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     healthPort: pick('health-port', 'HEALTH_PORT'),
     healthHost: pick('health-host', 'HEALTH_HOST'),
     allowInsecureHttp: bool(pick('allow-insecure-http', 'ALLOW_INSECURE_HTTP')),
+    allowLoopbackEgress: bool(pick('allow-loopback-egress', 'ALLOW_LOOPBACK_EGRESS')),
+    egressDeniedCidrs: list(pick('egress-denied-cidrs', 'EGRESS_DENIED_CIDRS')),
+    egressAllowedHosts: list(pick('egress-allowed-hosts', 'EGRESS_ALLOWED_HOSTS')),
+    maxInputSecretBytes: pick('max-input-secret-bytes', 'MAX_INPUT_SECRET_BYTES'),
     logLevel: pick('log-level', 'LOG_LEVEL'),
     providerTimeoutSeconds: pick('provider-timeout-seconds', 'PROVIDER_TIMEOUT_SECONDS'),
     providerQps: pick('provider-qps', 'PROVIDER_QPS'),

@@ -7,7 +7,7 @@ const config = loadConfig();
 // Set before the caches fill: V8 reads it at each GC, so it governs every later heap growth.
 if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
 const logger = createLogger({ level: config.logLevel });
-const operator = await startOperator(config, { logger });
+const operator = await startOperator(config, { logger, globalEgress: true });
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -15,6 +15,9 @@ import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
 import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
 import { createOidcProvider } from './providers/oidc/index.js';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from './providers/http.js';
+import { egressAgent, installGlobalDispatcher, type EgressAgentOptions } from './providers/egress/connector.js';
+import { EgressPolicy } from './providers/egress/policy.js';
+import { apiServerEndpoints } from './runtime/api-server-endpoints.js';
 import { Controller } from './runtime/controller.js';
 import { WorkerPool } from './runtime/worker-pool.js';
 import { KubeEventRecorder } from './runtime/events.js';
@@ -28,6 +31,9 @@ import { OperatorMetrics } from './runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './runtime/secret-writer.js';
 import { systemClock, type Clock } from './schedule/clock.js';
 
+/** how often the API server's endpoints are read again for the egress policy */
+const API_SERVER_REFRESH_MS = 5 * 60_000;
+
 export const VERSION_STRING = process.env.TOKEN_OPERATOR_VERSION ?? '0.1.0';
 
 /** Replaceable parts, for tests (an injected clock, an impersonated client). */
@@ -40,7 +46,10 @@ export interface OperatorDeps {
   http?: HttpClient;
   /** oidc: called per resource with its options (http, clock and observe already filled in) */
   providers?: { dds?: DdsProvider; oidc?: OidcProviderFactory; gnap?: GnapProvider };
-  /** count API requests (benchmarks) */
+  /** test seams of the egress policy: a resolver (a DNS server of the test's), trust roots, a connect counter */
+  egress?: Pick<EgressAgentOptions, 'resolver' | 'ca' | 'onConnect'>;
+  /** also make the policy the process-wide default for fetch (main.ts: a library calling fetch itself meets it too) */
+  globalEgress?: boolean;
   /** every API request (path: the URL path without the query) */
   onKubeRequest?: (verb: string, resource: string, code: number, path: string) => void;
   /** how the process ends after losing the lease (default process.exit; tests observe it) */
@@ -58,8 +67,6 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-/** kubectl's client-side apply keeps a full copy of the applied object here: never read, often the largest field */
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** label values with a handful of distinct values (secretLabels() in runtime/secret-writer.ts) */
 const SHARED_LABELS = new Set([MANAGED_BY_LABEL, 'token-operator.io/owner-kind']);
 
@@ -77,15 +84,41 @@ function intern<S extends string | undefined>(s: S): S {
   return s;
 }
 
+const OWN_PREFIX = 'token-operator.io/';
+const OWN_GROUP = 'token-operator.io/';
+/** base64 characters of data kept for a labelled Secret that no resource of ours owns */
+const FOREIGN_SECRET_DATA_CHARS = 64 * 1024;
+
+/**
+ * The labels and annotations the controllers read: the managed-by label and the operator's own
+ * `token-operator.io/` keys. Everything else on a namespace user's object (annotations alone may
+ * take 256 KiB per object) stays out of the cache. Unchanged maps are kept as they are.
+ */
+function ours(map: Record<string, string>, labels: boolean): Record<string, string> {
+  const keep = (k: string) => k.startsWith(OWN_PREFIX) || (labels && k === MANAGED_BY_LABEL);
+  const keys = Object.keys(map);
+  const kept = keys.every(keep) ? map : Object.fromEntries(keys.filter(keep).map((k) => [k, map[k]!]));
+  if (labels) for (const k of Object.keys(kept)) if (SHARED_LABELS.has(k)) kept[k] = intern(kept[k]!);
+  return kept;
+}
+
+function dataChars(obj: KubeObject): number {
+  let n = 0;
+  for (const v of Object.values((obj.data ?? {}) as Record<string, string>)) n += v.length;
+  return n;
+}
+
 /**
  * What the caches keep of an object (the caches are the operator's memory floor: one entry per
  * resource and per managed Secret). Metadata keeps exactly the fields the controllers read: name,
  * namespace, uid, resourceVersion (write-through ordering, finalizer patches, events), generation,
- * labels (managed-by check), annotations (rotate request; the Secret's revision, expiry and token
- * id), finalizers, deletionTimestamp and ownerReferences (the Secret's owner). Dropped:
- * managedFields, creationTimestamp and the other bookkeeping fields, and the last-applied
- * annotation. spec, status and data stay whole: status is diffed against the cache before every
- * write (status-writer.ts) and Secret data is hashed for drift detection (secret-state.ts).
+ * labels (managed-by check) and annotations (rotate request; the Secret's revision, expiry and
+ * token id) of our own, finalizers, deletionTimestamp and ownerReferences (the Secret's owner).
+ * Dropped: managedFields, creationTimestamp and the other bookkeeping fields, and every other
+ * label and annotation (kubectl's last-applied copy of the object among them). spec, status and
+ * data stay whole: the CRDs bound every spec field, status is ours and is diffed against the
+ * cache before every write (status-writer.ts), and Secret data is hashed for drift detection
+ * (secret-state.ts); only a large labelled Secret no resource of ours owns loses its data.
  * Nothing writes a cached object back to the API server (no update/PUT), so a trimmed copy never
  * replaces a field on the server.
  *
@@ -99,18 +132,8 @@ export function trimCached(obj: KubeObject): KubeObject {
   if (!m) return obj;
   const meta: NonNullable<KubeObject['metadata']> = { name: m.name, namespace: intern(m.namespace), uid: m.uid, resourceVersion: m.resourceVersion };
   if (m.generation !== undefined) meta.generation = m.generation;
-  if (m.labels) {
-    for (const k of Object.keys(m.labels)) if (SHARED_LABELS.has(k)) m.labels[k] = intern(m.labels[k]!);
-    meta.labels = m.labels;
-  }
-  if (m.annotations) {
-    if (LAST_APPLIED in m.annotations) {
-      const { [LAST_APPLIED]: _lastApplied, ...rest } = m.annotations;
-      meta.annotations = rest;
-    } else {
-      meta.annotations = m.annotations;
-    }
-  }
+  if (m.labels) meta.labels = ours(m.labels, true);
+  if (m.annotations) meta.annotations = ours(m.annotations, false);
   if (m.finalizers) meta.finalizers = m.finalizers.map(intern);
   if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
   if (m.ownerReferences) {
@@ -121,6 +144,9 @@ export function trimCached(obj: KubeObject): KubeObject {
     meta.ownerReferences = m.ownerReferences;
   }
   obj.metadata = meta;
+  // A Secret wearing our label without being ours (no owner of our group): its data is never
+  // read, and whoever can write Secrets in a namespace can make many of them, up to 1 MiB each.
+  if (obj.kind === 'Secret' && !m.ownerReferences?.some((r) => r.apiVersion.startsWith(OWN_GROUP)) && dataChars(obj) > FOREIGN_SECRET_DATA_CHARS) obj.data = {};
   // Conditions set in one reconcile share their lastTransitionTime: one string, not a copy each.
   const conditions = (obj.status as { conditions?: unknown } | undefined)?.conditions;
   if (Array.isArray(conditions)) {
@@ -202,8 +228,28 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   const observe = (o: ObservedCall) => {
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
+    if (o.outcome === 'egress-denied') metrics.egressDenied.inc({ provider: o.provider });
   };
-  const unfenced = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps } });
+  // Every provider call, and every URL a provider hands back, passes this policy (egress/policy.ts).
+  const egress = new EgressPolicy({
+    allowLoopback: cfg.allowLoopbackEgress,
+    allowInsecureHttp: cfg.allowInsecureHttp,
+    deniedCidrs: cfg.egressDeniedCidrs,
+    allowedHosts: cfg.egressAllowedHosts,
+  });
+  const refreshApiServer = async () => egress.setApiServerEndpoints(await apiServerEndpoints(client, logger));
+  await refreshApiServer();
+  // control-plane nodes come and go: look again now and then
+  const apiServerTimer = setInterval(() => void refreshApiServer().catch(() => undefined), API_SERVER_REFRESH_MS);
+  apiServerTimer.unref();
+  const egressOptions: EgressAgentOptions = {
+    policy: egress,
+    ...deps.egress,
+    // the address is for the administrator; status names the host only
+    onDenied: (d) => logger.warn({ host: d.host, rule: d.rule, ...(d.address ? { address: d.address } : {}) }, 'egress refused'),
+  };
+  if (deps.globalEgress) await installGlobalDispatcher(egressAgent(egressOptions));
+  const unfenced = deps.http ?? fetchHttpClient({ timeoutMs: cfg.providerTimeoutSeconds * 1000, perHostRate: { qps: cfg.providerQps }, egress: egressOptions });
   const http: HttpClient = elector
     ? async (req) => {
         if (!elector.fenced) throw new ProviderError('Retryable', 'not sent: this replica does not hold the leader lease', { provider: 'operator', call: 'lease' });
@@ -221,6 +267,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     metrics,
     secrets,
     allowInsecureHttp: cfg.allowInsecureHttp,
+    maxInputSecretBytes: cfg.maxInputSecretBytes,
     hmacKey: Buffer.alloc(0),
     rollout: { debounceMs: cfg.rolloutDebounceSeconds * 1000, actAsReloader: cfg.actAsReloader },
     resources: new ResourceIndex(),
@@ -340,6 +387,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     },
     stop: async () => {
       stopped = true;
+      clearInterval(apiServerTimer);
       await Promise.all([...controllers.values()].map((c) => c.stop()));
       secrets.stop();
       for (const c of crCaches) c.stop();

@@ -12,7 +12,8 @@ export type ProviderErrorKind =
   | 'Invalid' //       the request is wrong (4xx): retrying the same input will not help
   | 'NotFound' //      the thing is gone at the provider
   | 'Conflict' //      provider state forbids this now (e.g. the DDS two-token ceiling)
-  | 'BadResponse'; //  the provider answered something we cannot parse: keep the last good Secret
+  | 'BadResponse' //   the provider answered something we cannot parse: keep the last good Secret
+  | 'EgressDenied'; // the operator's egress policy refused the address: no connection was made
 
 export interface ProviderErrorOptions {
   provider: string;
@@ -33,7 +34,7 @@ export class ProviderError extends Error {
   readonly retryAfterMs?: number;
 
   constructor(kind: ProviderErrorKind, message: string, opts: ProviderErrorOptions) {
-    super(sanitize(message), opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(statusClassOnly(sanitize(message)), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ProviderError';
     this.kind = kind;
     this.provider = opts.provider;
@@ -81,16 +82,53 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
 // Long opaque runs (JWTs, bearer tokens, activation tokens) are replaced wholesale: a
 // provider may echo one back inside an error description, and that text reaches status.
 const TOKEN_LIKE = /[A-Za-z0-9_\-.~+/=]{24,}/g;
+// ...except a bare host name, which a message must be able to name (egress refusals, GNAP hosts):
+// lower-case labels and an alphabetic top-level label, the shape URL parsing gives every host.
+// Opaque tokens have upper case, digits or '_' in their last run, or no dot at all.
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 // Any scheme (postgres://, amqp://, …); userinfo runs to the LAST "@" before the path, so a
 // raw "@" inside a password cannot leave its tail behind.
 const URL_QUERY = /([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s?#]+)[?#][^\s]*/g;
 const URL_USERINFO = /([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^\s/?#]*@/g;
+
+/**
+ * OAuth 2.0 error codes (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8628 excluded): the
+ * vocabulary an OAuth server answers in. A body whose `error` is one of these is an OAuth
+ * server's answer, and its code (with its description) may be repeated in a message.
+ */
+export const OAUTH_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'access_denied',
+  'unsupported_response_type',
+  'server_error',
+  'temporarily_unavailable',
+  'invalid_token',
+  'insufficient_scope',
+  'unsupported_token_type',
+]);
+
+const HTTP_STATUS = /\bHTTP ([1-5])\d\d\b/g;
+
+/**
+ * A message says which class of status came back (`HTTP 4xx`), not the exact code: whatever a
+ * URL points at, status must not become a way to probe what answers there (an internal
+ * service's 401 vs 404 vs 405). The exact status stays on the error (`status`) and in the
+ * provider-call metric's outcome label, for the operator's administrators.
+ */
+export function statusClassOnly(text: string): string {
+  return text.replace(HTTP_STATUS, 'HTTP $1xx');
+}
 
 /** Strips anything credential-shaped from text bound for logs, events or status. */
 export function sanitize(text: string): string {
   return text
     .replace(URL_USERINFO, '$1')
     .replace(URL_QUERY, '$1?…')
-    .replace(TOKEN_LIKE, '[redacted]')
+    .replace(TOKEN_LIKE, (run) => (HOST_NAME.test(run) ? run : '[redacted]'))
     .slice(0, 512);
 }

@@ -162,6 +162,13 @@ export class OperatorMetrics {
     labelNames: ['provider', 'call', 'outcome'] as const,
     registers: [this.registry],
   });
+  /** the host is in the operator's logs, never a label: one series per provider, whatever tenants point at */
+  readonly egressDenied = new Counter({
+    name: 'token_operator_egress_denied_total',
+    help: 'Provider calls the egress policy refused before connecting (a URL or a resolved address it does not allow), by provider.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly providerLatency = new Histogram({
     name: 'token_operator_provider_call_duration_seconds',
     help: 'Latency of calls to external token APIs.',

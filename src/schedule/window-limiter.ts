@@ -32,6 +32,11 @@ export class WindowLimiter {
     return qps >= 1 ? new WindowLimiter(Math.floor(qps), 1000 + marginMs, now) : new WindowLimiter(1, 1000 / qps + marginMs, now);
   }
 
+  /** nobody is waiting for a grant */
+  get idle(): boolean {
+    return this.waiters.length === 0;
+  }
+
   /** Resolves when the caller may send. */
   take(): Promise<void> {
     if (this.waiters.length === 0 && this.tryGrant()) return Promise.resolve();

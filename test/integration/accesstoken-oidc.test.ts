@@ -29,7 +29,7 @@ import {
   requestRotation,
   type TestOperator,
 } from '../support/harness.js';
-import { introspect, keycloakAvailable, provisionRealm, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
+import { introspect, keycloakAvailable, provisionRealm, refreshTokenActive as isRefreshTokenActive, seedOfflineToken, type KeycloakRealm } from '../support/keycloak.js';
 
 const skip = await keycloakAvailable();
 if (skip) console.warn(`skipping the AccessToken Keycloak tests: ${skip}`);
@@ -72,19 +72,7 @@ const crashingOidc: OidcProviderFactory = (opts) => {
 type Status = Record<string, string | number | undefined>;
 const statusOf = (r: KubeObject | undefined) => (r?.status ?? {}) as Status;
 
-/** RFC 7662 with token_type_hint=refresh_token: a spent (rotated) refresh token reads inactive, without replaying it */
-async function refreshTokenActive(token: string | undefined): Promise<boolean> {
-  const res = await fetch(realm.introspectionUrl, {
-    method: 'POST',
-    body: new URLSearchParams({
-      token: token ?? '',
-      token_type_hint: 'refresh_token',
-      client_id: realm.confidentialClientId,
-      client_secret: realm.confidentialClientSecret,
-    }),
-  });
-  return ((await res.json()) as { active: boolean }).active;
-}
+const refreshTokenActive = (token: string | undefined) => isRefreshTokenActive(realm, token);
 
 async function oidcResource(name: string, seedValue: string, spec: Record<string, unknown> = {}, how: 'issuer' | 'tokenUrl' = 'issuer'): Promise<KubeObject> {
   await createSecret(client, ns, `${name}-seed`, { refresh_token: seedValue });

@@ -48,6 +48,9 @@ describe('the token-operator Helm chart', () => {
     expect(() => template('t', 'x', { workers: 0 })).toThrow(/workers/);
     expect(() => template('t', 'x', { 'leaderElection.renewDeadlineSeconds': 15 })).toThrow(/renewDeadlineSeconds must be shorter than leaderElection.leaseDurationSeconds/);
     expect(() => template('t', 'x', { 'leaderElection.retryPeriodSeconds': 10 })).toThrow(/retryPeriodSeconds must be shorter than leaderElection.renewDeadlineSeconds/);
+    expect(() => template('t', 'x', { 'egress.deniedCidrs': ['not a range'] })).toThrow(/deniedCidrs/);
+    expect(() => template('t', 'x', { 'egress.allowedHosts': ['https://api.example.com/'] })).toThrow(/allowedHosts/);
+    expect(() => template('t', 'x', { maxInputSecretBytes: 10 })).toThrow(/maxInputSecretBytes/);
   });
 
   it('renders a restricted, probed Deployment whose env the operator config reads back exactly', () => {
@@ -70,6 +73,9 @@ describe('the token-operator Helm chart', () => {
         heapGrowingPercent: 80,
         'rolloutRestart.debounceSeconds': 30,
         'rolloutRestart.actAsReloader': true,
+        'egress.deniedCidrs': ['10.0.0.0/8', 'fd00::/8'],
+        'egress.allowedHosts': ['api.example.com', '*.zalando.com'],
+        maxInputSecretBytes: 65536,
       }),
     );
     const spec = podSpec(ms);
@@ -109,6 +115,10 @@ describe('the token-operator Helm chart', () => {
       actAsReloader: true,
       healthPort: 8080,
       allowInsecureHttp: false,
+      allowLoopbackEgress: false,
+      egressDeniedCidrs: ['10.0.0.0/8', 'fd00::/8'],
+      egressAllowedHosts: ['api.example.com', '*.zalando.com'],
+      maxInputSecretBytes: 65536,
     });
     // defaults round-trip too (empty watch list = all namespaces)
     const defaults = podSpec(manifests(template('tok', 'ops'))).containers[0]!.env;
@@ -117,6 +127,7 @@ describe('the token-operator Helm chart', () => {
     expect(dcfg.controllers).toEqual(['DeltaShareToken', 'AccessToken', 'DataToken']);
     expect(dcfg.actAsReloader).toBe(false);
     expect(dcfg.heapGrowingPercent).toBe(50);
+    expect(dcfg).toMatchObject({ egressDeniedCidrs: [], egressAllowedHosts: [], allowLoopbackEgress: false, maxInputSecretBytes: 262144 });
     // the process-level memory settings the operator cannot set itself (bench/README.md)
     expect(defaults.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2');
     expect(defaults.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
@@ -195,7 +206,8 @@ describe('the token-operator Helm chart', () => {
     expect(byKind(ms, 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual(
       [`dry-${ns}-token-operator-edit`, `dry-${ns}-token-operator-namespaces`, `dry-${ns}-token-operator-view`].sort(),
     );
-    expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns].sort());
+    // the watched namespaces, the Lease's, and `default` (read-only: the kubernetes Service's endpoints, for the egress policy)
+    expect(byKind(ms, 'Role').map((r) => r.metadata.namespace).sort()).toEqual([a, b, ns, 'default'].sort());
     const out = dryRun(rendered);
     expect(out).toContain(`role.rbac.authorization.k8s.io/dry-${ns}-token-operator serverside-applied (server dry run)`);
   });
@@ -254,6 +266,8 @@ describe('the token-operator Helm chart', () => {
       `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}-edit`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}-leader-election`,
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${fullname}-leader-election`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/${fullname}-api-server-endpoints`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/${fullname}-api-server-endpoints`,
     ]) {
       expect((await client.find(path))?.metadata?.name, path).toBeTruthy();
     }

@@ -280,7 +280,7 @@ describe('DataToken against the real API server and the Privicore simulator', ()
       await rotateNow('src', 'during-outage');
       const r = await readyReason('src', 'ProviderUnavailable');
       expect(condition(r, 'Ready')?.status).toBe('False');
-      expect(condition(r, 'Ready')?.message).toMatch(/^privicore: .*HTTP 503/);
+      expect(condition(r, 'Ready')?.message).toMatch(/^privicore: .*HTTP 5xx/);
       expect(condition(r, 'Stalled')?.status).toBe('False');
       expect(statusOf(r).failedAttempts).toBeGreaterThanOrEqual(1);
       expect(await getSecretData(client, ns, 'src-out')).toEqual(good);

@@ -123,6 +123,12 @@ describe('chart RBAC, least privilege', () => {
     for (const r of leRules.filter((r) => r.verbs.some((v) => v !== 'create'))) expect(r.resourceNames, JSON.stringify(r)).toBeTruthy();
     expect(le.metadata.namespace).toBe('ops');
 
+    // the egress policy reads where the API server listens: get on that one object, in default
+    const api = ms.find((m) => m.kind === 'Role' && m.metadata.name === 't-token-operator-api-server-endpoints')!;
+    expect(api.metadata.namespace).toBe('default');
+    expect([...grants(api.rules as PolicyRule[])].sort()).toEqual(['/endpoints:get', 'discovery.k8s.io/endpointslices:get']);
+    for (const r of api.rules as PolicyRule[]) expect(r.resourceNames).toEqual(['kubernetes']);
+
     // Reloader mode lists workloads (only then)
     const reloader = manifests(template('t', 'ops', { 'rolloutRestart.actAsReloader': true })).find((m) => m.kind === 'ClusterRole' && m.metadata.name === 't-token-operator')!;
     expect([...grants(reloader.rules as PolicyRule[])].filter((g) => g.startsWith('apps/')).sort()).toEqual(

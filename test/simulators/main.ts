@@ -4,7 +4,7 @@
  *   DDS + zDirect + activation + Delta Sharing  http://127.0.0.1:18081  (DDS_SIM_PORT)
  *   GNAP (Open Payments auth server)            http://127.0.0.1:18083  (GNAP_SIM_PORT)
  *   Privicore                                    http://127.0.0.1:18084  (PRIVICORE_SIM_PORT)
- * (SIM_HOST changes the address.)
+ * SIM_HOST sets the listen address, *_SIM_PUBLIC_URL the URL clients use when it differs.
  * With --write-gnap-grant FILE it also writes the GNAP client key and the first grant's
  * token there (JSON), so a script can put them into Secrets.
  */
@@ -15,12 +15,13 @@ import { DEMO_CLIENT, startDdsSimulator } from './dds/server.js';
 import { startGnapSimulator } from './gnap/server.js';
 import { startPrivicoreSimulator } from './privicore/server.js';
 
-// SIM_HOST: the address to listen on (default 127.0.0.1); `npm run dev -- --in-cluster` uses the
-// test node's IP, which its pods can reach
-const host = process.env.SIM_HOST ?? '127.0.0.1';
-const dds = await startDdsSimulator({ host, port: Number(process.env.DDS_SIM_PORT ?? 18081) });
-const gnap = await startGnapSimulator({ host, port: Number(process.env.GNAP_SIM_PORT ?? 18083) });
-const privicore = await startPrivicoreSimulator({ host, port: Number(process.env.PRIVICORE_SIM_PORT ?? 18084) });
+// In a container (the Dockerfile's `simulators` target): SIM_HOST=0.0.0.0, and *_SIM_PUBLIC_URL
+// the address the host maps each port to, which the simulators put into the URLs they hand out.
+const env = process.env;
+const host = env.SIM_HOST ?? '127.0.0.1';
+const dds = await startDdsSimulator({ port: Number(env.DDS_SIM_PORT ?? 18081), host, publicUrl: env.DDS_SIM_PUBLIC_URL });
+const gnap = await startGnapSimulator({ port: Number(env.GNAP_SIM_PORT ?? 18083), host, publicUrl: env.GNAP_SIM_PUBLIC_URL });
+const privicore = await startPrivicoreSimulator({ port: Number(env.PRIVICORE_SIM_PORT ?? 18084), host, publicUrl: env.PRIVICORE_SIM_PUBLIC_URL });
 privicore.addProfile('demo', 'demo-password');
 
 const keyId = 'quickstart-key';

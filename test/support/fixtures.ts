@@ -42,8 +42,12 @@ export async function ddsFixture(client: KubeClient, sim: DdsSimulator, name: st
 /** HTTP status the Delta Sharing server gives the profile stored in `secretName` (200 = it works). */
 export async function shareStatus(client: KubeClient, namespace: string, secretName: string): Promise<number> {
   const data = await getSecretData(client, namespace, secretName);
-  if (!data?.['config.share']) return 0;
-  const p = JSON.parse(data['config.share']) as { endpoint: string; bearerToken: string };
+  return data?.['config.share'] ? profileStatus(data['config.share']) : 0;
+}
+
+/** HTTP status the Delta Sharing server gives a profile (`config.share`), e.g. one kept from before a rotation. */
+export async function profileStatus(configShare: string): Promise<number> {
+  const p = JSON.parse(configShare) as { endpoint: string; bearerToken: string };
   const res = await fetch(`${p.endpoint.replace(/\/+$/, '')}/shares?maxResults=1`, { headers: { authorization: `Bearer ${p.bearerToken}` } });
   return res.status;
 }

@@ -98,6 +98,8 @@ export async function startTestOperator(
     leaderElect: false,
     healthPort: 0,
     allowInsecureHttp: true,
+    // the simulators listen on 127.0.0.1
+    allowLoopbackEgress: true,
     workers: 4,
     resyncSeconds: 0,
     leaseNamespace: 'default',

@@ -148,9 +148,11 @@ export interface KeycloakRealm {
 export interface ProvisionOptions {
   /** realm settings on top of the DataChain-like defaults below */
   realm?: RealmRepresentation;
+  /** a Keycloak that already answers (e.g. a container's mapped address); default ensureKeycloak() */
+  baseUrl?: string;
 }
 
-const ADMIN = {
+export const KEYCLOAK_ADMIN = {
   username: process.env.KEYCLOAK_ADMIN_USERNAME ?? 'admin',
   password: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
 };
@@ -158,7 +160,7 @@ const ADMIN = {
 // master's admin tokens live 60 s, so every admin action logs in afresh
 async function admin(baseUrl: string): Promise<KcAdminClient> {
   const kc = new KcAdminClient({ baseUrl, realmName: 'master' });
-  await kc.auth({ grantType: 'password', clientId: 'admin-cli', ...ADMIN });
+  await kc.auth({ grantType: 'password', clientId: 'admin-cli', ...KEYCLOAK_ADMIN });
   return kc;
 }
 
@@ -171,7 +173,7 @@ const random = (bytes: number) => randomBytes(bytes).toString('hex');
  * and the `offline_access` role.
  */
 export async function provisionRealm(opts: ProvisionOptions = {}): Promise<KeycloakRealm> {
-  const baseUrl = await ensureKeycloak();
+  const baseUrl = opts.baseUrl ?? (await ensureKeycloak());
   const name = `dc-${random(4)}`;
   const kc = await admin(baseUrl);
   await kc.realms.create({
@@ -293,6 +295,20 @@ export interface Introspection {
   client_id?: string;
   azp?: string;
   [claim: string]: unknown;
+}
+
+/** RFC 7662 with token_type_hint=refresh_token: a spent (rotated) refresh token reads inactive, without replaying it */
+export async function refreshTokenActive(realm: KeycloakRealm, token: string | undefined): Promise<boolean> {
+  const res = await fetch(realm.introspectionUrl, {
+    method: 'POST',
+    body: new URLSearchParams({
+      token: token ?? '',
+      token_type_hint: 'refresh_token',
+      client_id: realm.confidentialClientId,
+      client_secret: realm.confidentialClientSecret,
+    }),
+  });
+  return ((await res.json()) as { active: boolean }).active;
 }
 
 /** RFC 7662 introspection with the confidential client (public clients may not introspect). */

@@ -15,7 +15,7 @@ export interface OperatorProcess {
 
 export function spawnOperator(args: string[], env: Record<string, string> = {}): OperatorProcess {
   const root = join(import.meta.dirname, '..', '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts'), '--allow-insecure-http', '--health-port=0', '--log-level=debug', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts'), '--allow-insecure-http', '--allow-loopback-egress', '--health-port=0', '--log-level=debug', ...args], {
     cwd: root,
     env: { ...process.env, KUBECONFIG: inject('kubeconfigPath'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

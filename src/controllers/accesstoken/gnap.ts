@@ -35,7 +35,14 @@ async function tokenRef(res: AccessToken, ctx: KindContext, reader: SecretReader
   checkEndpoint(g.walletAddressUrl, 'spec.gnap.walletAddressUrl', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
   checkEndpoint(c.manageUrl, 'the token management URL', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
   const privateKeyPem = await reader.value(g.privateKeySecretRef.name, g.privateKeySecretRef.key, 'spec.gnap.privateKeySecretRef');
-  return { manageUrl: c.manageUrl, accessToken: c.accessToken, privateKeyPem, keyId: g.keyId, walletAddressUrl: g.walletAddressUrl };
+  return {
+    manageUrl: c.manageUrl,
+    accessToken: c.accessToken,
+    privateKeyPem,
+    keyId: g.keyId,
+    walletAddressUrl: g.walletAddressUrl,
+    ...(g.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+  };
 }
 
 /**

@@ -175,7 +175,7 @@ function executor<C>(v: Variant<C>) {
 
   async function renew(res: AccessToken, ctx: KindContext, plan: Refresh, newSeed?: Seed<C>): Promise<KindOutcome> {
     const status = statusOf(ctx);
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const stored = newSeed ? undefined : await kept(res, ctx);
     const memory = lastWritten.get(res.metadata.uid);
     const seed = newSeed ?? (await readSeed(res, ctx, reader));
@@ -285,7 +285,7 @@ function executor<C>(v: Variant<C>) {
   }
 
   async function awaitNewSeed(res: AccessToken, ctx: KindContext, refusal: string): Promise<KindOutcome> {
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const seed = await readSeed(res, ctx, reader);
     if (seed.seed && seed.hmac !== statusOf(ctx).seedHMAC) {
       return renew(res, ctx, { action: 'Refresh', grantType: v.grantType, reason: 'NewSeed', recovering: false }, seed);
@@ -301,7 +301,7 @@ function executor<C>(v: Variant<C>) {
   async function revoke(res: AccessToken, ctx: KindContext): Promise<void> {
     const status = statusOf(ctx);
     const uid = res.metadata.uid;
-    const reader = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const reader = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     let credential = unwritten.get(uid)?.renewed.next ?? (await kept(res, ctx)) ?? lastWritten.get(uid);
     let fromSeed = false;
     if (!credential) {

@@ -69,6 +69,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
       apiUrl: p.apiUrl,
       profile,
       authorizations,
+      ...(p.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(deps.polling ? { polling: deps.polling } : {}),
@@ -275,7 +276,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
         const ready = Boolean(status.tokenId) && ctx.secret.exists;
         return { ready: { status: ready ? 'True' : 'False', reason: 'Suspended', message: 'spec.suspend is true: no provider calls; the Secret is left as it is' } };
       }
-      const secrets = new SecretReader(ctx.env.client, res.metadata.namespace);
+      const secrets = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
       const input = await readInput(res, ctx, secrets);
 
       const waiting = pending.get(res.metadata.uid);
@@ -313,7 +314,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
     async revoke(res, ctx) {
       // Only what this resource created: the referenced token of tokenRef mode is someone else's data.
       const status = ctx.status as DataTokenStatus;
-      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace));
+      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes));
       const waiting = pending.get(res.metadata.uid);
       if (waiting && waiting.data === undefined) queueRemoval(res, ctx, waiting.token);
       if (status.tokenOrigin === 'Tokenized' && status.tokenId) queueRemoval(res, ctx, status.tokenId);

@@ -40,7 +40,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     const dds = res.spec.dds;
     checkEndpoint(dds.apiUrl, 'spec.dds.apiUrl', dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
     checkEndpoint(dds.tokenUrl, 'spec.dds.tokenUrl', dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
-    const secrets = new SecretReader(ctx.env.client, res.metadata.namespace);
+    const secrets = new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes);
     const ref = dds.credentialsSecretRef.name;
     return {
       apiUrl: dds.apiUrl,
@@ -49,6 +49,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
         clientId: await secrets.value(ref, 'client_id', 'spec.dds.credentialsSecretRef'),
         clientSecret: await secrets.value(ref, 'client_secret', 'spec.dds.credentialsSecretRef'),
       },
+      ...(insecureConsent(res, ctx) ? { allowInsecureHttp: true } : {}),
     };
   }
 
@@ -57,7 +58,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     if (res.spec.verify === false) return;
     checkEndpoint(profile.endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
     try {
-      await deps.dds.verify(profile);
+      await deps.dds.verify(profile, insecureConsent(res, ctx));
     } catch (e) {
       const why = e instanceof Error ? e.message : 'unknown error';
       throw new ReconcileError('VerificationFailed', `the profile is in the Secret but the Delta Sharing server refused it: ${why}`, true);
@@ -106,7 +107,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     // omits it) now + overlap. After PATCH 0 nothing survives: every old token died at once.
     const fallback = rotated && plan.action !== 'RevokeAllAndReissue' ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined;
     const rotatedUntil = maxRotatedExpiry(tokens, ctx.now, fallback);
-    const profile = await deps.dds.activate(chosen.activationLink!);
+    const profile = await deps.dds.activate(chosen.activationLink!, insecureConsent(res, ctx));
     crashPoint('dds:after-activate');
     const p: Pending = {
       profile,
@@ -240,6 +241,11 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
       );
     },
   };
+}
+
+/** Plain http for this resource's URLs and the ones DDS hands back: only when both the resource and the operator allow it. */
+function insecureConsent(res: DeltaShareToken, ctx: KindContext): boolean {
+  return res.spec.dds.allowInsecureHttp === true && ctx.env.allowInsecureHttp;
 }
 
 function maxRotatedExpiry(tokens: DdsToken[], now: Date, fallback?: Date): Date | undefined {

@@ -20,6 +20,8 @@ const PROVIDER_REASON: Record<string, string> = {
   NotFound: 'ProviderNotFound',
   Conflict: 'ProviderConflict',
   BadResponse: 'InvalidProviderResponse',
+  // the operator's egress policy refused the URL (or an address it resolved to): a human must change it
+  EgressDenied: 'EgressDenied',
 };
 
 /**

@@ -65,6 +65,8 @@ export interface OperatorEnv {
   metrics: OperatorMetrics;
   secrets: ObjectCache<KubeObject>;
   allowInsecureHttp: boolean;
+  /** the largest input Secret read (inputs.ts SecretReader); its default when absent */
+  maxInputSecretBytes?: number;
   /** key for the Secret-data HMAC in status (per installation) */
   hmacKey: Buffer;
   /** rollout restarts of consuming workloads (debounce, Reloader mode); defaults when absent */

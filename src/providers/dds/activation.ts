@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderError, isProviderError, kindForStatus, parseRetryAfter } from '../errors.js';
-import { type HttpClient, type ObservedCall, parseBody, send } from '../http.js';
+import { type HttpClient, MAX_CREDENTIAL_CHARS, MAX_URL_CHARS, type ObservedCall, parseBody, send } from '../http.js';
 import { parseTimestamp } from './dds-api.js';
 
 /**
@@ -67,8 +67,8 @@ export const DeltaSharingProfileSchema = z.looseObject({
   shareCredentialsVersion: z
     .union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)])
     .default(1),
-  endpoint: z.url({ protocol: /^https?$/ }),
-  bearerToken: z.string().min(1),
+  endpoint: z.url({ protocol: /^https?$/ }).max(MAX_URL_CHARS),
+  bearerToken: z.string().min(1).max(MAX_CREDENTIAL_CHARS),
   expirationTime: ExpirationTime,
 });
 

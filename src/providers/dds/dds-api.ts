@@ -134,7 +134,8 @@ function failDds(res: HttpResponse, where: { provider: string; call: string }): 
       ...(code ? { code } : {}),
     });
   }
-  failFor(res, where, code, problem.title);
+  // Zalando documents no error codes: the problem's code stays on the error, out of the message
+  failFor(res, where, code);
 }
 
 function isCeiling(status: number, problem: z.infer<typeof ProblemBody>): boolean {

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../../schedule/clock.js';
 import { ProviderError, isProviderError } from '../errors.js';
-import type { HttpClient, ObservedCall } from '../http.js';
+import { withInsecureHttpConsent, type HttpClient, type ObservedCall } from '../http.js';
 import { type DeltaSharingProfile, downloadProfile } from './activation.js';
 import {
   type DdsCall,
@@ -36,6 +36,8 @@ export interface DdsAccount {
   /** zDirect token endpoint; default `{apiUrl}/auth/token` */
   tokenUrl?: string;
   credentials: ZDirectCredentials;
+  /** the resource's consent to plain http (its allowInsecureHttp), for these URLs and every one DDS hands back */
+  allowInsecureHttp?: boolean;
 }
 
 export interface DdsProvider {
@@ -48,10 +50,13 @@ export interface DdsProvider {
   rotate(account: DdsAccount, overlapSeconds: number): Promise<DdsToken[]>;
   /** PATCH /dds-tokens with 0: revokes EVERY token of the account. Returns what is left (normally []). */
   revokeAll(account: DdsAccount): Promise<DdsToken[]>;
-  /** One-time download of the profile behind an activation link (HTML or API form). */
-  activate(activationLink: string): Promise<DeltaSharingProfile>;
+  /**
+   * One-time download of the profile behind an activation link (HTML or API form). The link is
+   * the provider's URL, held to https (unless the resource consents to http) and to the egress policy.
+   */
+  activate(activationLink: string, allowInsecureHttp?: boolean): Promise<DeltaSharingProfile>;
   /** GET {endpoint}/shares with the profile's bearer token. */
-  verify(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>): Promise<ShareAccess>;
+  verify(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>, allowInsecureHttp?: boolean): Promise<ShareAccess>;
 }
 
 export interface DdsProviderOptions {
@@ -81,14 +86,16 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
    */
   async function withDds<T>(account: DdsAccount, fn: (c: DdsCall) => Promise<T>): Promise<T> {
     const tokenUrl = account.tokenUrl ?? `${account.apiUrl.replace(/\/+$/, '')}/auth/token`;
-    const callWith = (accessToken: string) => fn({ ...plain, apiUrl: account.apiUrl, accessToken });
-    const first = await tokens.getToken(tokenUrl, account.credentials);
+    const http = withInsecureHttpConsent(opts.http, account.allowInsecureHttp);
+    const callWith = (accessToken: string) => fn({ ...plain, http, apiUrl: account.apiUrl, accessToken });
+    const insecure = account.allowInsecureHttp === true;
+    const first = await tokens.getToken(tokenUrl, account.credentials, insecure);
     try {
       return await callWith(first);
     } catch (e) {
       if (!(isProviderError(e) && e.status === 401)) throw e;
       tokens.invalidate(tokenUrl, account.credentials, first);
-      return callWith(await tokens.getToken(tokenUrl, account.credentials));
+      return callWith(await tokens.getToken(tokenUrl, account.credentials, insecure));
     }
   }
 
@@ -138,7 +145,7 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
       });
     },
     revokeAll: (account) => withDds(account, revokeAllDdsTokens),
-    activate: (activationLink) => downloadProfile(plain, activationLink),
-    verify: (profile) => verifyShareAccess(plain, profile),
+    activate: (activationLink, allowInsecureHttp) => downloadProfile({ ...plain, http: withInsecureHttpConsent(opts.http, allowInsecureHttp) }, activationLink),
+    verify: (profile, allowInsecureHttp) => verifyShareAccess({ ...plain, http: withInsecureHttpConsent(opts.http, allowInsecureHttp) }, profile),
   };
 }

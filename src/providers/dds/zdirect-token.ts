@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../schedule/clock.js';
-import { ProviderError, isProviderError } from '../errors.js';
-import { type HttpClient, type HttpResponse, type ObservedCall, failFor, parseBody, send } from '../http.js';
+import { OAUTH_ERROR_CODES, ProviderError, isProviderError } from '../errors.js';
+import { type HttpClient, type HttpResponse, MAX_CREDENTIAL_CHARS, type ObservedCall, failFor, parseBody, send } from '../http.js';
 import { DEFAULT_TOKEN_WINDOW_MS, type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
 
 /**
@@ -26,7 +26,7 @@ export interface ZDirectTokenClientOptions {
 
 export interface ZDirectTokenClient {
   /** a valid access token for these credentials, from cache when possible */
-  getToken(tokenUrl: string, creds: ZDirectCredentials): Promise<string>;
+  getToken(tokenUrl: string, creds: ZDirectCredentials, allowInsecureHttp?: boolean): Promise<string>;
   /**
    * Drops the cached token after the DDS API refused it (401). Pass the refused token so a
    * late 401 for an old token does not throw away a newer one.
@@ -36,13 +36,16 @@ export interface ZDirectTokenClient {
 
 const WHERE = { provider: 'dds', call: 'auth-token' } as const;
 
+/** zDirect tokens kept at once, each at most MAX_CREDENTIAL_CHARS long: 16 MiB at the very worst */
+export const MAX_CACHED_TOKENS = 1024;
+
 /** Used when the response has no expires_in: short, so a wrong guess costs little. */
 const ASSUMED_LIFETIME_S = 300;
 /** Renew this long before expiry (at most half the lifetime, for short-lived tokens). */
 const RENEW_MARGIN_MS = 60_000;
 
 const TokenResponse = z.object({
-  access_token: z.string().min(1),
+  access_token: z.string().min(1).max(MAX_CREDENTIAL_CHARS),
   token_type: z.string().optional(),
   expires_in: z.union([z.number().nonnegative(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
 });
@@ -66,7 +69,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
   const inFlight = new Map<string, Promise<string>>();
   const now = () => clock.now().getTime();
 
-  async function request(tokenUrl: string, creds: ZDirectCredentials): Promise<CachedToken> {
+  async function request(tokenUrl: string, creds: ZDirectCredentials, allowInsecureHttp: boolean): Promise<CachedToken> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
     const headers: Record<string, string> = {};
     if (clientAuth === 'basic') {
@@ -75,7 +78,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       form.set('client_id', creds.clientId);
       form.set('client_secret', creds.clientSecret);
     }
-    const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form }, { ...WHERE, observe: opts.observe });
+    const res = await send(opts.http, { method: 'POST', url: tokenUrl, headers, body: form, allowInsecureHttp }, { ...WHERE, observe: opts.observe });
     if (res.status !== 200) failToken(res);
     const body = parseBody(res, TokenResponse, WHERE);
     const lifetimeMs = (body.expires_in ?? ASSUMED_LIFETIME_S) * 1000;
@@ -96,7 +99,7 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
   }
 
   return {
-    getToken(tokenUrl, creds) {
+    getToken(tokenUrl, creds, allowInsecureHttp = false) {
       const key = cacheKey(tokenUrl, creds);
       const cached = cache.get(key);
       if (cached && now() < cached.renewAt) return Promise.resolve(cached.accessToken);
@@ -108,11 +111,14 @@ export function createZDirectTokenClient(opts: ZDirectTokenClientOptions): ZDire
       // refused requests (or a 429 they earn) never spend or pause the budget of the resources
       // holding the right secret.
       const fetched = limiter
-        .run(key, () => request(tokenUrl, creds))
+        .run(key, () => request(tokenUrl, creds, allowInsecureHttp))
         .then(
           (token) => {
             dropExpired(now());
             cache.set(key, token);
+            // one entry per app a resource names (user input): past the cap the oldest goes first
+            // (it only costs that app one token request); each entry is a token of bounded length
+            if (cache.size > MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!);
             return token.accessToken;
           },
           (e: unknown) => {
@@ -164,5 +170,5 @@ function failToken(res: HttpResponse): never {
       retryAfterMs: DEFAULT_TOKEN_WINDOW_MS,
     });
   }
-  failFor(res, WHERE, error);
+  failFor(res, WHERE, error, OAUTH_ERROR_CODES);
 }

@@ -37,6 +37,23 @@ export function hostOf(url: string): string {
   }
 }
 
+/** GNAP error codes (RFC 9635 §3.6): what a GNAP authorization server answers in. */
+const GNAP_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_interaction',
+  'invalid_flag',
+  'invalid_rotation',
+  'key_rotation_not_supported',
+  'invalid_continuation',
+  'user_denied',
+  'request_denied',
+  'unknown_user',
+  'unknown_interaction',
+  'too_fast',
+  'too_many_attempts',
+]);
+
 export interface FailureContext {
   call: string;
   host: string;
@@ -58,7 +75,9 @@ export function gnapFailure(res: HttpResponse, ctx: FailureContext): ProviderErr
   const { code, description } = readErrorBody(res.text);
   const kind = kindFor(res.status, code);
   const retryAfterMs = kind === 'RateLimited' ? parseRetryAfter(res.headers.get('retry-after'), ctx.nowMs) : undefined;
-  const detail = [code, description ? ctx.scrub(description).slice(0, 120) : undefined].filter(Boolean).join(': ');
+  // Only a GNAP server's own answer is repeated (a code from RFC 9635's list, and its description)
+  const known = code !== undefined && GNAP_ERROR_CODES.has(code);
+  const detail = known ? [code, description ? ctx.scrub(description).slice(0, 120) : undefined].filter(Boolean).join(': ') : '';
   // code is a fixed identifier (readErrorBody drops anything else), so it needs no scrubbing
   return new ProviderError(kind, `${ctx.call} at ${ctx.host}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`, {
     provider: GNAP_PROVIDER,

@@ -28,6 +28,8 @@ export interface GnapTokenRef extends GnapClientIdentity {
   manageUrl: string;
   /** the current access token value */
   accessToken: string;
+  /** the resource's consent to plain http for the manage URL (the operator's is `allowInsecureHttp` below) */
+  allowInsecureHttp?: boolean;
 }
 
 export interface GnapRevokeRequest extends GnapTokenRef {
@@ -84,7 +86,7 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
     const sentAt = clock.now();
     const res = await send(
       http,
-      { method, url: signed.url, headers: signed.headers, timeoutMs },
+      { method, url: signed.url, headers: signed.headers, timeoutMs, ...(req.allowInsecureHttp ? { allowInsecureHttp: true } : {}) },
       { provider: GNAP_PROVIDER, call: name, ...(opts.observe ? { observe: opts.observe } : {}) },
     );
     return { res, sentAt, ctx: { ...ctx, nowMs: clock.now().getTime() } };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CREDENTIAL_CHARS, MAX_URL_CHARS } from '../http.js';
 
 /**
  * Shapes of the Open Payments authorization server's token-management replies
@@ -24,8 +25,8 @@ export type GnapAccessItem = z.infer<typeof GnapAccessItemSchema>;
  * credential. value and manage are what we cannot do without.
  */
 export const GnapAccessTokenSchema = z.object({
-  value: z.string().min(1),
-  manage: z.url({ protocol: /^https?$/ }),
+  value: z.string().min(1).max(MAX_CREDENTIAL_CHARS),
+  manage: z.url({ protocol: /^https?$/ }).max(MAX_URL_CHARS),
   expires_in: z.number().int().nonnegative().optional(),
   // the spec caps access at 3 items; not enforced, for the same reason as above
   access: z.array(GnapAccessItemSchema),

@@ -107,6 +107,7 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
       call,
       ...(opts.observe ? { observe: opts.observe } : {}),
       ...(transformJson ? { transformJson } : {}),
+      ...(opts.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
     });
   }
 

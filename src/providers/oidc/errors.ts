@@ -1,5 +1,5 @@
 import { ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client';
-import { ProviderError, kindForStatus, parseRetryAfter, type ProviderErrorKind } from '../errors.js';
+import { OAUTH_ERROR_CODES, ProviderError, kindForStatus, parseRetryAfter, type ProviderErrorKind } from '../errors.js';
 
 export const PROVIDER = 'oidc';
 
@@ -108,7 +108,9 @@ export function toOidcError(e: unknown, call: string, nowMs: number): ProviderEr
     }
     switch (e.code) {
       case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
-        return new OidcError('Invalid', `${call}: plain http endpoints need allowInsecureHttp`, where);
+        // openid-client's own https rule, which also holds the endpoints discovery returns:
+        // the same refusal as the egress policy's (egress/policy.ts 'insecure-http')
+        return new OidcError('EgressDenied', `${call}: an endpoint is plain http://, which is refused unless the resource sets allowInsecureHttp and the operator runs with --allow-insecure-http`, where);
       case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
         return new OidcError('Invalid', `${call}: only http and https endpoints are supported`, where);
       case 'OAUTH_MISSING_SERVER_METADATA':
@@ -144,7 +146,9 @@ function fromOAuthError(
   headers: Headers | undefined,
   nowMs: number,
 ): ProviderError {
-  const detail = [code, description].filter(Boolean).join(': ');
+  // Only an OAuth server's own answer is repeated (a registered error code and its description):
+  // a URL may point anywhere, and a message must not relay what some other service said.
+  const detail = code !== undefined && OAUTH_ERROR_CODES.has(code) ? [code, description].filter(Boolean).join(': ') : '';
   const base = `${where.call}: HTTP ${status}${detail ? ` (${detail})` : ''}`;
   const opts = { ...where, status, ...(code ? { code } : {}) };
 

@@ -6,6 +6,8 @@ export interface FetchVia {
   provider: string;
   call: string;
   observe?: (o: ObservedCall) => void;
+  /** the resource's consent to plain http, for the configured URLs and every discovered one */
+  allowInsecureHttp?: boolean;
   /** rewrites (or reads) a 2xx JSON body before openid-client sees it */
   transformJson?: (body: Record<string, unknown>) => void | Promise<void>;
 }
@@ -27,6 +29,7 @@ export function fetchVia(opts: FetchVia): CustomFetch {
       url,
       headers: init.headers,
       ...bodyOf(init.body),
+      ...(opts.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
     };
     const res = await send(opts.http, req, { provider: opts.provider, call: opts.call, ...(opts.observe ? { observe: opts.observe } : {}) });
     let text = res.text;

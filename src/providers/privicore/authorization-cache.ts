@@ -28,6 +28,9 @@ export function profileKey(apiUrl: string, username: string, password: string): 
   return { identity, key: `${identity}\u0000${digest}` };
 }
 
+/** profiles whose authorization is kept at once (each token at most MAX_CREDENTIAL_CHARS long) */
+export const MAX_PROFILES = 1024;
+
 export interface AuthorizationCacheOptions {
   clock: Clock;
   /**
@@ -151,6 +154,15 @@ export class AuthorizationCache {
       // keyed by profile AND password digest: each password has its own entry (see renew)
       entry = { identity: key.identity };
       this.entries.set(key.key, entry);
+      // One entry per profile a resource names (user input). Past the cap the oldest idle one
+      // goes: it costs that profile one login; each holds one token of bounded length.
+      if (this.entries.size > MAX_PROFILES) {
+        for (const [k, e] of this.entries) {
+          if (e.inflight || e === entry) continue;
+          this.entries.delete(k);
+          break;
+        }
+      }
     }
     return entry;
   }

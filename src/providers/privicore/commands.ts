@@ -21,7 +21,7 @@ export function commandIdFrom(res: HttpResponse, call: string): string {
         ? parsed.data[0]
         : parsed.data.commandId;
   if (id === undefined || !COMMAND_ID.test(id.trim())) {
-    throw new ProviderError('BadResponse', `${call}: no command id in the ${res.status} answer`, {
+    throw new ProviderError('BadResponse', `${call}: no command id in the HTTP ${res.status} answer`, {
       ...where(call),
       status: res.status,
     });
@@ -32,7 +32,7 @@ export function commandIdFrom(res: HttpResponse, call: string): string {
 /** A 202 is "accepted, not done" (§3.7 gotcha 1): insist on it, or a sync 200 carrying an id. */
 export function acceptedCommand(res: HttpResponse, call: string): string {
   if (res.status !== 202 && res.status !== 200) {
-    throw new ProviderError('BadResponse', `${call}: expected 202, got ${res.status}`, { ...where(call), status: res.status });
+    throw new ProviderError('BadResponse', `${call}: expected 202, got another success status (HTTP ${res.status})`, { ...where(call), status: res.status });
   }
   return commandIdFrom(res, call);
 }

@@ -1,5 +1,5 @@
 import { ProviderError } from '../errors.js';
-import { send } from '../http.js';
+import { LARGE_BODY, send } from '../http.js';
 import type { Authorized, PrivicoreContext } from './context.js';
 import { acceptedCommand, commandIdFrom, waitForCommand } from './commands.js';
 import { failure, isSuccess, parse, request, sendCall, tryJson, where } from './request.js';
@@ -114,7 +114,7 @@ export async function configureFileMeta(
   const form = { token: temporaryToken, ...meta, size: String(meta.size) };
   const res = await authorized((token) => request(ctx, { call, method: 'POST', path: '/data-token/configure-file-meta', token, form }));
   if (res.status !== 200) {
-    throw new ProviderError('BadResponse', `${call}: expected 200, got ${res.status}`, { ...where(call), status: res.status });
+    throw new ProviderError('BadResponse', `${call}: expected 200, got another success status (HTTP ${res.status})`, { ...where(call), status: res.status });
   }
   const body = parse(res, PermanentTokenBody, call);
   return { token: typeof body === 'string' ? body : body.token };
@@ -172,6 +172,8 @@ export async function download(ctx: PrivicoreContext, url: string): Promise<Buff
       method: 'GET',
       url,
       headers: { accept: 'text/plain, application/octet-stream;q=0.5' },
+      // the data behind the token, base64-encoded: up to a Secret's worth
+      maxBodyBytes: LARGE_BODY,
       ...(ctx.requestTimeoutMs !== undefined ? { timeoutMs: ctx.requestTimeoutMs } : {}),
     },
     { ...where(call), ...(ctx.observe ? { observe: ctx.observe } : {}) },
@@ -201,7 +203,7 @@ export async function listDataTokens(
 ): Promise<DataTokenList> {
   const call = 'listDataTokens';
   const query = { page: String(page), perPage: String(perPage) };
-  const res = await authorized((token) => request(ctx, { call, method: 'GET', path: '/data-token/list-data-tokens', token, query }));
+  const res = await authorized((token) => request(ctx, { call, method: 'GET', path: '/data-token/list-data-tokens', token, query, largeBody: true }));
   return parse(res, DataTokenList, call);
 }
 

@@ -1,5 +1,5 @@
 import { ProviderError, isProviderError } from '../errors.js';
-import type { HttpClient, ObservedCall } from '../http.js';
+import { withInsecureHttpConsent, type HttpClient, type ObservedCall } from '../http.js';
 import type { Clock } from '../../schedule/clock.js';
 import { AuthorizationCache, profileKey, type ProfileSession } from './authorization-cache.js';
 import { waitForCommand, type CommandOutcome } from './commands.js';
@@ -37,6 +37,8 @@ export interface PrivicoreProviderOptions {
   reservationTtlUnit?: dataTokens.ReservationTtlUnit;
   polling?: Partial<PollingOptions>;
   requestTimeoutMs?: number;
+  /** the resource's consent to plain http (apiUrl and the download links Privicore returns) */
+  allowInsecureHttp?: boolean;
   observe?: (o: ObservedCall) => void;
   /** test seams for the poll loop; real time by default */
   sleep?: (ms: number) => Promise<void>;
@@ -90,7 +92,8 @@ export function createPrivicoreProvider(opts: PrivicoreProviderOptions): Privico
   const reservationTtlSeconds = opts.reservationTtlSeconds ?? 300;
 
   const ctx: PrivicoreContext = {
-    http: opts.http,
+    // the consent covers the download links Privicore hands back too
+    http: withInsecureHttpConsent(opts.http, opts.allowInsecureHttp),
     clock: opts.clock,
     apiUrl,
     polling: { ...DEFAULT_POLLING, ...opts.polling },

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ProviderError, kindForStatus, parseRetryAfter } from '../errors.js';
-import { parseBody, send, type HttpRequest, type HttpResponse } from '../http.js';
+import { LARGE_BODY, parseBody, send, type HttpRequest, type HttpResponse } from '../http.js';
 import { AUTH_HEADER, PROVIDER, type PrivicoreContext } from './context.js';
 
 /** One call to the Privicore API, named for errors and metrics. */
@@ -16,6 +16,8 @@ export interface PrivicoreCall {
   /** a JSON body (only request-status uses one: `{}` as the probe sends it) */
   json?: Record<string, unknown>;
   query?: Record<string, string>;
+  /** the answer may be large (a page of the data-token list): the HttpClient's LARGE_BODY cap */
+  largeBody?: boolean;
 }
 
 export function where(call: string): { provider: string; call: string } {
@@ -37,6 +39,7 @@ export async function sendCall(ctx: PrivicoreContext, c: PrivicoreCall): Promise
     req.body = c.json;
   }
   if (ctx.requestTimeoutMs !== undefined) req.timeoutMs = ctx.requestTimeoutMs;
+  if (c.largeBody) req.maxBodyBytes = LARGE_BODY;
   return send(ctx.http, req, { ...where(c.call), ...(ctx.observe ? { observe: ctx.observe } : {}) });
 }
 
@@ -58,9 +61,6 @@ function fieldNames(c: PrivicoreCall): string[] {
   return [...Object.keys(c.form ?? {}), ...Object.keys(c.query ?? {})];
 }
 
-// A server message is repeated only when it is plain words ("Record Not Found",
-// "Invalid token"): anything with digits, quotes or symbols might be an echoed value.
-const PLAIN_WORDS = /^[A-Za-z][A-Za-z ]{0,60}$/;
 const MACHINE_CODE = /^[a-z][a-z0-9_.-]{0,40}$/i;
 
 /**
@@ -70,12 +70,12 @@ const MACHINE_CODE = /^[a-z][a-z0-9_.-]{0,40}$/i;
  */
 export function failure(ctx: PrivicoreContext, res: HttpResponse, call: string, sentFields: string[] = []): ProviderError {
   const body = tryJson(res.text);
-  const said = firstString(body, ['message', 'error_description', 'title', 'error']);
-  const safeMessage = said !== undefined && PLAIN_WORDS.test(said) ? said : undefined;
   const rawCode = firstString(body, ['code', 'error']);
   const code = rawCode !== undefined && MACHINE_CODE.test(rawCode) ? scrub(ctx, rawCode) : undefined;
   const fields = res.status === 422 || res.status === 400 ? namedFields(body, sentFields) : [];
-  const detail = [safeMessage, fields.length ? `field ${fields.join(', ')}` : undefined].filter(Boolean).join('; ');
+  // The server's own words are not repeated: Privicore documents no error vocabulary, and apiUrl
+  // may point at any service. Field names are, when they are names we sent ourselves.
+  const detail = fields.length ? `field ${fields.join(', ')}` : '';
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), ctx.clock.now().getTime());
   const message = scrub(ctx, `${call}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`);
   return new ProviderError(kindForStatus(res.status), message, {

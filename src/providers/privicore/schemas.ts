@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CREDENTIAL_CHARS } from '../http.js';
 
 /** An ISO timestamp such as `2026-02-21T15:33:44+00:00` (the form §3.2 shows). */
 const Timestamp = z
@@ -8,7 +9,7 @@ const Timestamp = z
 
 /** 200 body of authenticate and of a synchronous reauthorize (§3.2). */
 export const AuthorizationBody = z.object({
-  authorizationToken: z.string().min(1),
+  authorizationToken: z.string().min(1).max(MAX_CREDENTIAL_CHARS),
   expiresAt: Timestamp,
 });
 
@@ -68,7 +69,7 @@ export interface TemporaryToken {
 }
 
 /** `configure-file-meta`: 200 `{"token":"dtk-…"}` or the bare string (§3.4). */
-export const PermanentTokenBody = z.union([z.string().min(1), z.object({ token: z.string().min(1) })]);
+export const PermanentTokenBody = z.union([z.string().min(1).max(MAX_CREDENTIAL_CHARS), z.object({ token: z.string().min(1).max(MAX_CREDENTIAL_CHARS) })]);
 
 export const DataTokenItem = z.object({
   token: z.string().min(1),

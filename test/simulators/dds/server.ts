@@ -1,6 +1,8 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 import { DdsFaults, FaultRequest, type SimFault } from './faults.js';
 import { type Reply, handle, json, problem, routeOf } from './routes.js';
 import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js';
@@ -12,10 +14,9 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
  * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`.
  */
 
-export interface DdsSimulatorOptions {
+export interface DdsSimulatorOptions extends SimAddress {
   /** 0 (default) picks a free port */
   port?: number;
-  host?: string;
   /** added before every vendor response */
   latencyMs?: number;
   /** the simulator's time: token TTLs, overlaps and rate-limit windows all follow it */
@@ -23,6 +24,8 @@ export interface DdsSimulatorOptions {
   /** client id → client secret; default {demo-client: demo-secret} */
   clients?: Record<string, string>;
   settings?: Partial<SimSettings>;
+  /** serve https with this key and certificate (PEM) instead of plain http */
+  tls?: { key: string; cert: string };
 }
 
 export interface DdsSimulator {
@@ -106,18 +109,19 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
     return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults');
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     serve(req, res).catch(() => {
       if (!res.headersSent) write(res, problem(500, 'Internal Server Error', 'simulator failure'));
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? createTlsServer(opts.tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  state.baseUrl = `http://${host}:${port}`;
+  state.baseUrl = opts.tls ? `https://${host}:${port}` : simUrl(opts, port);
 
   return {
     url: state.baseUrl,

@@ -30,10 +30,9 @@ import {
 import type { AccessItem } from '@interledger/open-payments';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 
-export interface GnapSimulatorOptions {
-  /** address to listen on; default 127.0.0.1 (a test node's pods reach the host on the node's IP) */
-  host?: string;
+export interface GnapSimulatorOptions extends SimAddress {
   /** 0 (default) picks a free port */
   port?: number;
   clock?: Clock;
@@ -432,7 +431,7 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
-  url = `http://${opts.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
+  url = simUrl(opts, (server.address() as AddressInfo).port);
 
   return {
     url,

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../../src/schedule/clock.js';
+import { type SimAddress, simUrl } from '../address.js';
 import {
   SimRejection,
   addProfile,
@@ -37,9 +38,7 @@ import {
  * Admin: `GET /_sim/state`, `POST /_sim/faults`, `POST /_sim/settings`, `POST /_sim/profiles`.
  */
 
-export interface PrivicoreSimulatorOptions {
-  /** address to listen on; default 127.0.0.1 (a test node's pods reach the host on the node's IP) */
-  host?: string;
+export interface PrivicoreSimulatorOptions extends SimAddress {
   port?: number;
   clock?: Clock;
   commandDelayMs?: number;
@@ -574,8 +573,7 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  baseUrl = simUrl(opts, (server.address() as AddressInfo).port);
 
   return {
     url: baseUrl,

@@ -12,6 +12,11 @@ describe('sanitize', () => {
     expect(sanitize('key c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZw== refused')).toBe('key [redacted] refused');
   });
 
+  it('keeps a bare host name, however long, but not a token shaped almost like one', () => {
+    expect(sanitize('activate: egress to api-sandbox.merchants.zalando.com:443 refused')).toBe('activate: egress to api-sandbox.merchants.zalando.com:443 refused');
+    expect(sanitize('token abcdefghijklmnopqrstuvwxyz0123456789 and abc.defghijklmnopqrstuvwxyz.a1b2c3 and Api.Example-Corp.Internal.Com')).toBe('token [redacted] and [redacted] and [redacted]');
+  });
+
   it('keeps short words, codes and numbers', () => {
     const text = 'rotate-tokens: HTTP 409 (TwoTokenCeiling) after 3 attempts';
     expect(sanitize(text)).toBe(text);
@@ -56,7 +61,7 @@ describe('sanitize', () => {
 describe('ProviderError', () => {
   it('sanitizes its message and keeps only short vendor codes', () => {
     const e = new ProviderError('Invalid', `refresh: HTTP 400 (${JWT})`, { provider: 'oidc', call: 'refresh', status: 400, code: 'invalid_grant' });
-    expect(e.message).toBe('refresh: HTTP 400 ([redacted])');
+    expect(e.message).toBe('refresh: HTTP 4xx ([redacted])');
     expect(e.code).toBe('invalid_grant');
     expect(new ProviderError('Invalid', 'x', { provider: 'p', call: 'c', code: JWT }).code).toBe('unrecognized');
     expect(new ProviderError('Invalid', 'x', { provider: 'p', call: 'c', code: 'has space' }).code).toBe('unrecognized');

@@ -17,7 +17,7 @@ describe('command ids (three 202 body shapes)', () => {
 
   it.each([['{"unexpected":'], ['{}'], ['[]'], [''], ['<html>oops</html>'], ['[42]']])('rejects %j as BadResponse', (text) => {
     expect(() => commandIdFrom(answer(text), 'reserveTokenSpace')).toThrow(
-      expect.objectContaining({ kind: 'BadResponse', message: 'reserveTokenSpace: no command id in the 202 answer' }),
+      expect.objectContaining({ kind: 'BadResponse', message: 'reserveTokenSpace: no command id in the HTTP 2xx answer' }),
     );
   });
 });

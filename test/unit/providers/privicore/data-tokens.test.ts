@@ -38,7 +38,7 @@ describe('privicore data tokens', () => {
     const err = await providerError(provider.reserveTokenSpace('units', 300));
     expect(err.kind).toBe('Invalid');
     expect(err.status).toBe(422);
-    expect(err.message).toBe('reserveTokenSpace: HTTP 422 (Parameter Error; field ttl)');
+    expect(err.message).toBe('reserveTokenSpace: HTTP 4xx (field ttl)');
   });
 
   it('speaks seconds to a seconds server', async () => {
@@ -101,7 +101,7 @@ describe('privicore data tokens', () => {
     await provider.remove({ token });
     const err = await providerError(provider.resolve({ token }));
     expect(err.kind).toBe('NotFound');
-    expect(err.message).toBe('requestData: HTTP 404 (Record Not Found)');
+    expect(err.message).toBe('requestData: HTTP 4xx');
     await expect(provider.remove({ token })).resolves.toBeUndefined();
     expect((await providerError(provider.deleteData(token))).kind).toBe('NotFound');
   });
@@ -117,7 +117,7 @@ describe('privicore data tokens', () => {
     const all = await provider.listDataTokens(1, 25);
     expect(all.items.find((i) => i.token === b.token)?.context).toBe('renamed');
     expect((await providerError(provider.listDataTokens(1, 1000))).message).toBe(
-      'listDataTokens: HTTP 422 (Parameter Error; field perPage)',
+      'listDataTokens: HTTP 4xx (field perPage)',
     );
   });
 

@@ -61,7 +61,7 @@ describe('privicore error mapping', () => {
     const { provider } = await harness({ http });
     const forbidden = await providerError(provider.listDataTokens());
     expect(forbidden.kind).toBe('Unauthorized');
-    expect(forbidden.message).toBe('listDataTokens: HTTP 403 (Forbidden)');
+    expect(forbidden.message).toBe('listDataTokens: HTTP 4xx');
     expect(logins).toBe(1);
     expect((await providerError(provider.requestData('dtk-x'))).kind).toBe('NotFound');
   });
