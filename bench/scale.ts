@@ -9,12 +9,17 @@
  *    operator's peak RSS and heap, API requests by verb, provider calls (all simulators);
  *  - floor: a bare client doing the minimum per token (one provider call to that token's
  *    simulator, one Secret create, one status patch) at the same concurrency; ratio operator / floor;
- *  - steady state: API writes and provider calls over several resync periods (goal 0);
+ *  - steady state: API writes and provider calls over several resync periods (goal 0), with the
+ *    liveness checks (spec.liveness, default 1h) that fall into that window counted apart: their
+ *    number, provider calls, and highest rate in any second (10k tokens at 1h: about 2.8/s);
  *  - herd: --herd tokens asked to rotate at the same instant: the highest provider request
  *    rate seen in any 1 s window versus the configured limit, and the spread of rotations;
  *  - fairness: --herd more tokens in ONE namespace asked to rotate at once, then, with that herd
  *    queued, one token of each kind in a second namespace: how long the second namespace's
  *    rotations took (fair reconcile slots: a few reconciles, not the whole herd).
+ * With --template every token's target Secret is shaped by a spec.target.template (TEMPLATES
+ * below: env vars, a config file, an Authorization header, an annotation), and a sample of the
+ * Secrets is checked to hold exactly the templated keys.
  * Prints a table. Not part of `npm test`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -78,6 +83,27 @@ const MALLOC_ARENA_MAX = Number(arg('malloc-arena-max', String(shippedArenas)));
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
 const root = join(import.meta.dirname, '..');
+/** --template: a spec.target.template on every token, per kind (the README's common shapes, with helpers) */
+const TEMPLATE = process.argv.includes('--template');
+const TEMPLATES = {
+  dds: {
+    data: {
+      DELTA_SHARING_TOKEN: '{{bearerToken}}',
+      'profile.share': '{{{config.share}}}',
+      authorization: 'Bearer {{bearerToken}}',
+      'client.json': '{"endpoint": {{#json}}{{endpoint}}{{/json}}, "token": {{#json}}{{bearerToken}}{{/json}}}',
+    },
+    annotations: { 'bench.example.com/expires': '{{expirationTime}}' },
+  },
+  gnap: {
+    data: { ACCESS_TOKEN: '{{access_token}}', authorization: 'GNAP {{access_token}}', 'client.json': '{"token": {{#json}}{{access_token}}{{/json}}}' },
+    annotations: { 'bench.example.com/expires': '{{expires_at}}' },
+  },
+  datatoken: {
+    mergePolicy: 'Merge',
+    data: { REPORT_TOKEN: '{{data_token}}', 'token.b64': '{{#base64}}{{data_token}}{{/base64}}', CONTEXT: '{{#upper}}{{context}}{{/upper}}' },
+  },
+} as const;
 
 interface Row {
   n: number;
@@ -88,7 +114,10 @@ interface Row {
   apiByVerb: Record<string, number>;
   providerCalls: number;
   steadyWrites: number;
+  /** provider calls in the steady-state window that were not liveness checks (goal 0) */
   steadyProviderCalls: number;
+  /** liveness checks in the steady-state window, their provider calls, and the most calls any simulator saw in one second */
+  liveness: { checks: number; calls: number; perS: number; maxInAnyS: number; windowS: number };
   herdMaxRate: number;
   herdSpreadS: number;
   herdP50S: number;
@@ -182,7 +211,7 @@ async function seed(client: KubeClient, sims: Sims, { ns, name, kind }: Item): P
 
 function tokenObject(sims: Sims, { ns, name, kind }: Item): KubeObject {
   const base = { apiVersion: 'token-operator.io/v1alpha1', kind: KIND_INFO[kind].kind, metadata: { name } };
-  const target = { secretName: `${name}${KIND_INFO[kind].targetSuffix}` };
+  const target = { secretName: `${name}${KIND_INFO[kind].targetSuffix}`, ...(TEMPLATE ? { template: TEMPLATES[kind] } : {}) };
   switch (kind) {
     case 'dds':
       return {
@@ -416,6 +445,24 @@ async function floorCalls(sims: Sims): Promise<Partial<Record<Kind, () => Promis
   return calls;
 }
 
+/** --template: a sample of the target Secrets (30 per kind) holds exactly the keys its template names (Merge: plus the default keys). */
+async function checkTemplated(client: KubeClient, items: Item[]): Promise<string> {
+  const sample = KINDS.flatMap((k) => items.filter((it) => it.kind === k).slice(0, 30));
+  let good = 0;
+  const bad: string[] = [];
+  await pool(sample, 16, async ({ ns, name, kind }) => {
+    const secret = await client.find<KubeObject & { data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/${name}${KIND_INFO[kind].targetSuffix}`);
+    const t = TEMPLATES[kind];
+    const keys = Object.keys(secret?.data ?? {});
+    const want = Object.keys(t.data);
+    const ok = want.every((k) => keys.includes(k)) && ('mergePolicy' in t || keys.length === want.length) && !!secret?.metadata?.annotations?.['token-operator.io/template'];
+    if (ok) good++;
+    else bad.push(`${ns}/${name}: ${keys.join(',')}`);
+  });
+  if (bad.length) throw new Error(`--template: ${bad.length} of ${sample.length} Secrets do not hold their templated keys, e.g. ${bad.slice(0, 3).join('; ')}`);
+  return `${good} of ${sample.length} sampled Secrets hold exactly their templated keys`;
+}
+
 async function floor(client: KubeClient, sims: Sims, items: Item[]): Promise<number> {
   const calls = await floorCalls(sims);
   const started = performance.now();
@@ -630,6 +677,7 @@ async function runSize(n: number): Promise<Row> {
     console.error(`[n=${n}] Ready by kind ${JSON.stringify(tracker.readyByPlural())}; provider calls by simulator ${providerLogs(sims).map((l) => `${l.sim}:${l.length}`).join(' ')}`);
     console.error(`[n=${n}] where a reconcile's time goes (means): ${latencyMeans(converged)}`);
     console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s; RSS peak ${procStatus(op.pid!).hwm.toFixed(0)} MiB, heap peak used ${peakHeap.toFixed(0)} / committed ${peakHeapTotal.toFixed(0)} MiB`);
+    if (TEMPLATE) console.error(`[n=${n}] templates: ${await checkTemplated(client, opItems)}`);
 
     // steady state: let status writes that raced with the last Ready check settle, then restart
     // the operator with the short resync period and count from its start: its first pass over
@@ -638,17 +686,32 @@ async function runSize(n: number): Promise<Row> {
     const convergedHwm = procStatus(op.pid!).hwm;
     let steadyWrites = 0;
     let steadyProviderCalls = 0;
+    const liveness = { checks: 0, calls: 0, perS: 0, maxInAnyS: 0, windowS: 0 };
     if (!QUICK) {
       const exited = new Promise((r) => op!.once('exit', r));
       op.kill('SIGTERM');
       await exited;
       const simBefore = providerCalls(sims);
+      const logsBefore = providerLogs(sims).map((l) => l.length);
+      const windowStart = performance.now();
       op = startOperator(cp, port, RESYNC);
       await new Promise((r) => setTimeout(r, RESYNC * 3 * 1000 + 2000));
       const after = await scrape(port);
+      liveness.windowS = (performance.now() - windowStart) / 1000;
       steadyWrites = writes(after);
-      steadyProviderCalls = providerCalls(sims) - simBefore;
-      console.error(`[n=${n}] steady state (restart + ${RESYNC * 3}s, reconciles ${sumMetric(after, 'token_operator_reconcile_total')}): ${steadyWrites} writes, ${steadyProviderCalls} provider calls`);
+      // Liveness checks (default every hour, at each token's own phase point: a restart spreads
+      // them over the hour) fall into this window too; they are what spec.liveness costs, not a
+      // no-op resync's, so they are counted apart (token_operator_liveness_provider_calls_total).
+      liveness.checks = sumMetric(after, 'token_operator_liveness_checks_total');
+      liveness.calls = sumMetric(after, 'token_operator_liveness_provider_calls_total');
+      liveness.perS = liveness.calls / liveness.windowS;
+      liveness.maxInAnyS = Math.max(0, ...providerLogs(sims).map((l, i) => maxInAnyWindow(l.timesFrom(logsBefore[i]!).sort((x, y) => x - y), 1000)));
+      steadyProviderCalls = providerCalls(sims) - simBefore - liveness.calls;
+      console.error(
+        `[n=${n}] steady state (restart + ${RESYNC * 3}s, reconciles ${sumMetric(after, 'token_operator_reconcile_total')}): ${steadyWrites} writes, ${steadyProviderCalls} provider calls besides ` +
+          `${liveness.checks} liveness checks (${liveness.calls} provider calls, ${liveness.perS.toFixed(2)}/s, at most ${liveness.maxInAnyS} in any second at one simulator; ` +
+          `${(n / 3600).toFixed(2)} checks/s expected at the default 1h interval)`,
+      );
     }
 
     // herd: ask min(HERD, n) tokens (the first ones, so round-robin over the kinds) to rotate at the same instant
@@ -708,6 +771,7 @@ async function runSize(n: number): Promise<Row> {
       providerCalls: providerCallsN,
       steadyWrites,
       steadyProviderCalls,
+      liveness,
       herdMaxRate,
       herdSpreadS,
       herdP50S,
@@ -729,15 +793,15 @@ const rows: Row[] = [];
 for (const n of SIZES) rows.push(await runSize(n));
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
-console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${CONVERGE_RESYNC}s while converging and ${RESYNC}s after a restart for steady state and herd, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
-console.log('| tokens | operator s | floor s | ratio | design floor s | operator / design floor | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) | CPU s design floor run (API server / sim+client) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log(`\ntoken-operator scale benchmark — ${new Date().toISOString()}; ${TEMPLATE ? 'a spec.target.template on every token; ' : ''}workers=${WORKERS}, kinds ${KINDS.join(',')} (round-robin), provider latency ${LATENCY} ms, provider limit ${PROVIDER_QPS}/s, kube QPS ${KUBE_QPS}, resync ${CONVERGE_RESYNC}s while converging and ${RESYNC}s after a restart for steady state and herd, node flags "${NODE_FLAGS.join(" ")}", MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX || 'unset'}`);
+console.log('| tokens | operator s | floor s | ratio | design floor s | operator / design floor | peak RSS MiB | peak heap MiB | API requests (verb: count) | provider calls | steady writes | steady provider calls (besides liveness) | liveness checks / calls in the window (calls/s, max in any 1 s) | herd max req/s (limit) | herd p50 s | herd spread s | CPU s operator run (API server / operator / sim) | CPU s floor run (API server / sim+client) | CPU s design floor run (API server / sim+client) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const verbs = Object.entries(r.apiByVerb).sort().map(([v, c]) => `${v}:${c}`).join(' ');
   const cpu = r.opCpu.map((c) => fmt(c)).join(' / ');
   const floorCpu = r.floorCpu.map((c) => fmt(c)).join(' / ');
   const designFloorCpu = r.designFloorCpu.map((c) => fmt(c)).join(' / ');
-  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.designFloorS)} | ${fmt(r.operatorS / r.designFloorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} | ${designFloorCpu} |`);
+  console.log(`| ${r.n} | ${fmt(r.operatorS)} | ${fmt(r.floorS)} | ${fmt(r.operatorS / r.floorS, 2)} | ${fmt(r.designFloorS)} | ${fmt(r.operatorS / r.designFloorS, 2)} | ${fmt(r.peakRssMiB, 0)} | ${fmt(r.peakHeapMiB, 0)} | ${verbs} | ${r.providerCalls} | ${r.steadyWrites} | ${r.steadyProviderCalls} | ${r.liveness.checks} / ${r.liveness.calls} in ${fmt(r.liveness.windowS, 0)} s (${fmt(r.liveness.perS, 2)}/s, max ${r.liveness.maxInAnyS}) | ${r.herdMaxRate} (${PROVIDER_QPS}) | ${fmt(r.herdP50S)} | ${fmt(r.herdSpreadS)} | ${cpu} | ${floorCpu} | ${designFloorCpu} |`);
 }
 
 const fair = rows.filter((r) => r.fairness);

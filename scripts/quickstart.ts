@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { helmBinary } from './chart.js';
 import { DEFAULT_ENDPOINTS, sampleObjects, type GnapGrant } from './samples.js';
 import { NODE_IP } from '../test/cluster/node.js';
+import { checkAll, formatChecks, type TokenObject } from './dev-check.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, '.cache', 'quickstart');
@@ -49,6 +50,56 @@ async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, tim
 
 const answers = (url: string) => fetch(url).then((r) => r.ok, () => false);
 
+// Ports, for running a second copy beside another (the default is what the samples name).
+const HEALTH_PORT = Number(process.env.DEV_HEALTH_PORT ?? 18080);
+const SIM_PORTS: Record<keyof typeof DEFAULT_ENDPOINTS, string | undefined> = {
+  dds: process.env.DDS_SIM_PORT,
+  gnap: process.env.GNAP_SIM_PORT,
+  privicore: process.env.PRIVICORE_SIM_PORT,
+};
+
+/**
+ * The simulators keep their state in memory. Restarting them while the cluster keeps its
+ * resources (a second `npm run dev`) would leave every sample holding a credential the new
+ * simulators never issued: running ones are kept, with their grant.
+ */
+async function simulatorsRunning(grantFile: string, privicoreUrl: string): Promise<boolean> {
+  const pidFile = join(dir, 'simulators.pid');
+  if (!existsSync(pidFile) || !existsSync(grantFile)) return false;
+  try {
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 0);
+  } catch {
+    return false;
+  }
+  return answers(`${privicoreUrl}/health`);
+}
+
+/**
+ * Ready is not enough: every sample's credential is presented to its simulator (dev-check.ts).
+ * A mismatch (simulators restarted empty under a cluster that kept its data) is what the
+ * samples' one-minute liveness check finds and repairs: wait for it, up to a few minutes.
+ */
+async function checkCredentials(): Promise<boolean> {
+  const readSecret = (ns: string, name: string) => {
+    try {
+      const s = JSON.parse(kubectl('get', 'secret', '-n', ns, name, '-o', 'json')) as { data?: Record<string, string> };
+      return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    } catch {
+      return undefined;
+    }
+  };
+  const tokens = () => (JSON.parse(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A', '-o', 'json')) as { items: TokenObject[] }).items;
+  let checks = await checkAll(tokens(), readSecret);
+  const ok = () => checks.every((c) => c.ready && c.accepted !== false);
+  const deadline = Date.now() + 180_000;
+  while (!ok() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 2000));
+    checks = await checkAll(tokens(), readSecret);
+  }
+  console.log(`every sample's credential presented to its simulator:\n${formatChecks(checks)}`);
+  return ok();
+}
+
 async function up(inCluster: boolean): Promise<void> {
   mkdirSync(dir, { recursive: true });
   if (inCluster) {
@@ -62,12 +113,21 @@ async function up(inCluster: boolean): Promise<void> {
 
   // the simulators listen where the operator can reach them: the node's IP for pods
   const host = inCluster ? NODE_IP : '127.0.0.1';
-  const endpoints = Object.fromEntries(Object.entries(DEFAULT_ENDPOINTS).map(([k, u]) => [k, u.replace('127.0.0.1', host)])) as typeof DEFAULT_ENDPOINTS;
-  stopBackground('simulators');
+  const endpoints = Object.fromEntries(
+    Object.entries(DEFAULT_ENDPOINTS).map(([k, u]) => {
+      const port = SIM_PORTS[k as keyof typeof DEFAULT_ENDPOINTS];
+      return [k, (port ? u.replace(/:\d+$/, `:${port}`) : u).replace('127.0.0.1', host)];
+    }),
+  ) as typeof DEFAULT_ENDPOINTS;
   const grantFile = join(dir, 'gnap-grant.json');
-  rmSync(grantFile, { force: true });
-  startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile], { SIM_HOST: host });
-  await waitUntil('simulators', async () => existsSync(grantFile) && (await answers(`${endpoints.privicore}/health`)));
+  if (await simulatorsRunning(grantFile, endpoints.privicore)) {
+    console.log('simulators already running: kept, with the credentials they issued');
+  } else {
+    stopBackground('simulators');
+    rmSync(grantFile, { force: true });
+    startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile], { SIM_HOST: host });
+    await waitUntil('simulators', async () => existsSync(grantFile) && (await answers(`${endpoints.privicore}/health`)));
+  }
 
   stopBackground('operator');
   if (inCluster) {
@@ -86,10 +146,10 @@ async function up(inCluster: boolean): Promise<void> {
   } else {
     startBackground('operator', 'npx', [
       'tsx', 'src/main.ts',
-      '--allow-insecure-http', '--allow-loopback-egress', '--leader-elect=false', '--health-port=18080', '--health-host=127.0.0.1',
+      '--allow-insecure-http', '--allow-loopback-egress', '--leader-elect=false', `--health-port=${HEALTH_PORT}`, '--health-host=127.0.0.1',
       '--lease-namespace=default', '--resync-seconds=60',
     ]);
-    await waitUntil('operator /readyz', () => answers('http://127.0.0.1:18080/readyz'));
+    await waitUntil('operator /readyz', () => answers(`http://127.0.0.1:${HEALTH_PORT}/readyz`));
   }
 
   const samples = sampleObjects(root, endpoints, JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
@@ -102,13 +162,14 @@ async function up(inCluster: boolean): Promise<void> {
     return list.items.length > 0 && list.items.every((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   }, 90_000).catch((e: unknown) => console.error(String(e)));
   console.log(kubectl('get', 'deltasharetokens,accesstokens,datatokens', '-A'));
+  if (!(await checkCredentials())) process.exitCode = 1;
   if (inCluster) {
     const svc = JSON.parse(kubectl('get', 'service', '-n', RELEASE.namespace, '-l', 'app.kubernetes.io/name=token-operator', '-o', 'json')) as { items: Array<{ spec: { clusterIP: string } }> };
     console.log(kubectl('get', 'pods', '-n', RELEASE.namespace, '-o', 'wide'));
     console.log(`operator logs: kubectl logs -n ${RELEASE.namespace} deploy/token-operator   metrics: curl http://${svc.items[0]?.spec.clusterIP}:8080/metrics
 rotate the DeltaShareToken and watch its reader roll: kubectl annotate dst -n token-demo zalando-dds token-operator.io/rotate="$(date -Iseconds)" --overwrite; kubectl get pods -n token-demo -w`);
   } else {
-    console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:18080/metrics`);
+    console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:${HEALTH_PORT}/metrics`);
   }
   console.log(`export KUBECONFIG=${kubeconfig}
 stop everything: npm run dev:down`);
@@ -153,8 +214,12 @@ function demoWorkload(samples: ReturnType<typeof sampleObjects>): ReturnType<typ
 async function down(): Promise<void> {
   stopBackground('operator');
   stopBackground('simulators');
-  // stops the API server or the whole node, whichever runs (the operator's pods go with the node)
-  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'down'], { cwd: root, stdio: 'inherit' });
+  // Stops the API server or the whole node, whichever runs (the operator's pods go with the
+  // node). The simulators' state is gone with them: a cluster that kept its data would come
+  // back with every sample holding a credential no simulator knows. Both start from scratch.
+  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'down', '--purge'], { cwd: root, stdio: 'inherit' });
+  rmSync(join(dir, 'gnap-grant.json'), { force: true });
+  console.log(`the cluster's data (${join(root, '.cache', 'cluster')}) is discarded with the simulators' state: the next npm run dev starts from scratch`);
 }
 
 if (process.argv[2] === 'down') await down();

@@ -17,4 +17,8 @@ if [ ! -f .cache/cluster/pid ] || ! kill -0 "$(cat .cache/cluster/pid)" 2>/dev/n
   started_cluster=1
 fi
 trap '[ "$started_cluster" = 1 ] && tsx scripts/cluster.ts down >/dev/null || true' EXIT
-KUBECONFIG="$TOKEN_OPERATOR_ROOT/.cache/kubeconfig" bash scripts/image.sh
+export KUBECONFIG="$TOKEN_OPERATOR_ROOT/.cache/kubeconfig"
+# the image is Ready once its informers list the three kinds: the control plane needs the CRDs
+kubectl apply --server-side -f crds >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds >/dev/null
+bash scripts/image.sh

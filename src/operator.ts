@@ -10,6 +10,7 @@ import type { OidcProviderFactory } from './controllers/accesstoken/oidc.js';
 import { deltaShareTokenKind } from './controllers/deltasharetoken/reconciler.js';
 import { claimOf } from './controllers/shared/ownership.js';
 import { ResourceIndex } from './controllers/shared/resource-index.js';
+import { duringLivenessCheck } from './controllers/shared/liveness.js';
 import { tokenReconciler, type AnyResource, type OperatorEnv, type TokenKind } from './controllers/shared/token-reconciler.js';
 import { createDdsProvider, type DdsProvider } from './providers/dds/index.js';
 import { createGnapProvider, type GnapProvider } from './providers/gnap/index.js';
@@ -227,6 +228,7 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
   const clock = deps.clock ?? systemClock;
   const observe = (o: ObservedCall) => {
     metrics.providerCalls.inc({ provider: o.provider, call: o.call, outcome: o.outcome });
+    if (duringLivenessCheck()) metrics.livenessProviderCalls.inc({ provider: o.provider });
     metrics.providerLatency.observe({ provider: o.provider, call: o.call }, o.seconds);
     if (o.outcome === 'egress-denied') metrics.egressDenied.inc({ provider: o.provider });
   };

@@ -10,8 +10,31 @@ import {
   target,
   targetIsNotAnInput,
 } from './common.js';
+import { targetTemplate, templateFieldRules, type TemplateFields } from './template.js';
 
 export const ACCESS_TOKEN = { kind: 'AccessToken', plural: 'accesstokens', singular: 'accesstoken', shortNames: ['at'] } as const;
+
+/**
+ * The credential's fields, by the names of the default keys: what a template may use. Least
+ * exposure: what can mint new tokens is not a field (the GNAP manage URL), or only where the
+ * user already chose to put it into the Secret (the OIDC refresh token, oidc.exposeRefreshToken).
+ */
+export const ACCESS_TOKEN_FIELDS = {
+  access_token: { secret: true, description: 'the access token' },
+  token_type: {
+    secret: false,
+    description: 'the token type the server named, e.g. Bearer',
+    // every OAuth2 grant has one; GNAP does not
+    only: { path: 'gnap', absent: true, says: 'an OAuth2 grant (not spec.gnap)' },
+  },
+  expires_at: { secret: false, description: 'when the access token expires (RFC 3339)' },
+  refresh_token: {
+    secret: true,
+    description: 'the current refresh token (DANGEROUS: see spec.oidc.exposeRefreshToken)',
+    only: { path: 'oidc.exposeRefreshToken', equals: true, says: 'spec.oidc.exposeRefreshToken: true' },
+  },
+  access: { secret: false, description: 'the access rights of the token (JSON)', only: { path: 'gnap', says: 'spec.gnap' } },
+} as const satisfies TemplateFields;
 
 export const OidcSpec = z
   .object({
@@ -67,7 +90,8 @@ export const AccessTokenSpec = z
     target: target(
       'The Secret to write: oidc keys access_token, token_type, expires_at (and refresh_token only with oidc.exposeRefreshToken); ' +
         'gnap keys access_token, expires_at, access. What can mint new tokens (the refresh token, the GNAP manage URL) stays in the ' +
-        'operator\'s own state Secret.',
+        'operator\'s own state Secret. With template: the keys it names.',
+      targetTemplate(ACCESS_TOKEN.kind, ACCESS_TOKEN_FIELDS),
     ),
   })
   .meta({
@@ -81,6 +105,7 @@ export const AccessTokenSpec = z
         'gnap.accessTokenSecretRef',
         'gnap.manageUrlSecretRef',
       ]),
+      ...templateFieldRules(ACCESS_TOKEN.kind, ACCESS_TOKEN_FIELDS),
     ],
   });
 

@@ -49,6 +49,7 @@ export const FLOORS = {
   refreshInterval: '1m',
   authorizationTtl: '5m',
   revokeTimeout: '1m',
+  livenessInterval: '1m',
 } as const;
 
 /** DNS-1123 subdomain: the name rule for Secrets and most objects. */
@@ -235,7 +236,8 @@ export const CreationPolicy = z.enum(['Owner', 'Merge', 'Orphan']).meta({
     'claimant: a Secret another token resource writes, or reads as an input, is refused (SecretClaimedByOther).',
 });
 
-export function target(description: string) {
+/** spec.target of a kind; `template` is the kind's spec.target.template schema (template.ts). */
+export function target<T extends z.ZodType>(description: string, template: T) {
   return z
     .object({
       secretName: ObjectName.meta({ description: 'The Secret to write, in the same namespace (see creationPolicy for who owns it).' }),
@@ -249,8 +251,16 @@ export function target(description: string) {
           'Only workloads whose pod template uses the Secret (a secret or projected volume, envFrom, or env valueFrom) are restarted; ' +
           'any other is refused and named in the RolloutRestarted condition.',
       }),
+      template: template.optional(),
     })
-    .meta({ description });
+    .meta({
+      description,
+      ...rules({
+        rule: "!has(self.template) || !has(self.template.type) || !has(self.creationPolicy) || self.creationPolicy != 'Merge'",
+        message: 'template.type cannot be set with creationPolicy Merge: the operator never changes the type of a Secret it did not create',
+        fieldPath: '.template.type',
+      }),
+    });
 }
 
 const DELETION_POLICY =
@@ -306,12 +316,48 @@ export const commonStatusFields = {
       'After 5 repairs in a run the operator stops repairing and sets SecretDrift=True (DriftRepairSuspended).',
   }),
   lastDriftRepairTime: Timestamp('When the target Secret was last written back after drift.').optional(),
+  credentialRevokedTime: Timestamp(
+    'When a liveness check found the credential in the target Secret dead at the provider (spec.liveness). While set, the operator ' +
+      'issues a new credential; cleared once one is in the Secret.',
+  ).optional(),
 };
+
+/**
+ * spec.liveness: how often the operator proves, at the provider, that the credential in the
+ * target Secret still works (docs/liveness.md). A duration, or "0" for the kind's default.
+ */
+const LivenessInterval = z
+  .string()
+  .max(32)
+  .regex(/^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$/)
+  .meta({
+    description:
+      `How often to check (e.g. "30m", "6h"; at least ${FLOORS.livenessInterval}). "0" or absent: the kind's default (1h). ` +
+      'Each resource checks at a point of its own within the interval (a stable jitter), so many tokens spread their checks evenly.',
+    ...rules({
+      rule: `self == '0' || duration(self) == duration('0s') || (duration(self) >= duration('${FLOORS.livenessInterval}') && duration(self) <= duration('87600h'))`,
+      message: `liveness.interval must be "0" (the default) or a duration of at least ${FLOORS.livenessInterval}: each check is a call to the provider`,
+    }),
+  });
+
+export const LivenessSpec = z
+  .object({
+    enabled: z.boolean().optional().meta({ description: 'false turns the checks off (default true).' }),
+    interval: LivenessInterval.optional(),
+  })
+  .meta({
+    description:
+      'Liveness checks: between renewals, the operator asks the provider, with the cheapest read the provider offers, whether the ' +
+      'credential in the target Secret still works (never a renewal, which would spend it). A credential found dead (revoked out of ' +
+      'band, its session ended, deleted) sets Ready=False with reason CredentialRevoked and is replaced through the normal issue ' +
+      'path; where only a person can issue a new one, Stalled=True says what to do. A check that finds it alive writes nothing.',
+  });
 
 export const commonSpecFields = {
   suspend: z.boolean().optional().meta({ description: 'true = no provider calls; the Secret is left as it is.' }),
   rotation: Rotation.optional(),
   deletionPolicy: DeletionPolicy.optional().meta({ description: DELETION_POLICY }),
+  liveness: LivenessSpec.optional(),
   revokeTimeout: durationAtLeast(FLOORS.revokeTimeout, 'revokeTimeout', 'revoking is retried with back-off, and a shorter bound would give up on a brief outage')
     .optional()
     .meta({

@@ -14,8 +14,19 @@ import {
   target,
   targetIsNotAnInput,
 } from './common.js';
+import { targetTemplate, templateFieldRules, type TemplateFields } from './template.js';
 
 export const DATA_TOKEN = { kind: 'DataToken', plural: 'datatokens', singular: 'datatoken', shortNames: ['dt'] } as const;
+
+/**
+ * The credential's fields, by the names of the default keys: what a template may use. A data
+ * token is a reference, not a credential (status.tokenId shows it); the data behind one is secret.
+ */
+export const DATA_TOKEN_FIELDS = {
+  data_token: { secret: false, description: 'the data token', only: { path: 'source', says: 'spec.source' } },
+  context: { secret: false, description: 'the Privicore context of the token', only: { path: 'source', says: 'spec.source' } },
+  data: { secret: true, description: 'the data behind the token (UTF-8 text)', only: { path: 'tokenRef', says: 'spec.tokenRef' } },
+} as const satisfies TemplateFields;
 
 export const PrivicoreSpec = z
   .object({
@@ -77,7 +88,10 @@ export const DataTokenSpec = z
         'then delete the Secret. In tokenRef mode the referenced data belongs to whoever tokenized it and is never deleted: Revoke ' +
         'only deletes the Secret. Retain (default): leave everything alone.',
     }),
-    target: target('The Secret to write: keys data_token and context (source mode) or data (tokenRef mode).'),
+    target: target(
+      'The Secret to write: keys data_token and context (source mode) or data (tokenRef mode); or, with template, the keys it names.',
+      targetTemplate(DATA_TOKEN.kind, DATA_TOKEN_FIELDS),
+    ),
   })
   .meta({
     description: 'Desired state of a DataToken: exactly one of source and tokenRef.',
@@ -85,6 +99,7 @@ export const DataTokenSpec = z
       { rule: 'has(self.source) != has(self.tokenRef)', message: 'set exactly one of source and tokenRef' },
       { rule: '!has(self.refreshInterval) || has(self.tokenRef)', message: 'refreshInterval applies to tokenRef mode only' },
       ...targetIsNotAnInput(['privicore.profileSecretRef', 'source.secretKeyRef', 'tokenRef.secretKeyRef']),
+      ...templateFieldRules(DATA_TOKEN.kind, DATA_TOKEN_FIELDS),
     ],
   });
 

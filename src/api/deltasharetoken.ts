@@ -10,8 +10,17 @@ import {
   target,
   targetIsNotAnInput,
 } from './common.js';
+import { targetTemplate, templateFieldRules, type TemplateFields } from './template.js';
 
 export const DELTA_SHARE_TOKEN = { kind: 'DeltaShareToken', plural: 'deltasharetokens', singular: 'deltasharetoken', shortNames: ['dst'] } as const;
+
+/** The credential's fields, by the names of the default keys: what a template may use. */
+export const DELTA_SHARE_TOKEN_FIELDS = {
+  'config.share': { secret: true, description: 'the Delta Sharing profile file (JSON: shareCredentialsVersion, endpoint, bearerToken, expirationTime)' },
+  endpoint: { secret: false, description: 'the Delta Sharing server URL' },
+  bearerToken: { secret: true, description: 'the bearer token' },
+  expirationTime: { secret: false, description: 'when the token expires (RFC 3339)' },
+} as const satisfies TemplateFields;
 
 export const DdsProviderSpec = z
   .object({
@@ -47,11 +56,14 @@ export const DeltaShareTokenSpec = z
       description:
         'DDS allows two live tokens. When a rotation is due while the previous token is still valid: Wait (default) until it expires, or RevokeAllAndReissue (PATCH 0 revokes EVERY token of the account, causing downtime).',
     }),
-    target: target('The Secret to write: keys config.share (profile JSON), endpoint, bearerToken, expirationTime.'),
+    target: target(
+      'The Secret to write: keys config.share (profile JSON), endpoint, bearerToken, expirationTime; or, with template, the keys it names.',
+      targetTemplate(DELTA_SHARE_TOKEN.kind, DELTA_SHARE_TOKEN_FIELDS),
+    ),
   })
   .meta({
     description: 'Desired state of a DeltaShareToken.',
-    'x-kubernetes-validations': targetIsNotAnInput(['dds.credentialsSecretRef']),
+    'x-kubernetes-validations': [...targetIsNotAnInput(['dds.credentialsSecretRef']), ...templateFieldRules(DELTA_SHARE_TOKEN.kind, DELTA_SHARE_TOKEN_FIELDS)],
   });
 
 export const DeltaShareTokenStatus = z

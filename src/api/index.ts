@@ -1,12 +1,14 @@
 import type { z } from 'zod';
-import { AccessTokenSpec, AccessTokenStatus, ACCESS_TOKEN } from './accesstoken.js';
-import { DataTokenSpec, DataTokenStatus, DATA_TOKEN } from './datatoken.js';
-import { DeltaShareTokenSpec, DeltaShareTokenStatus, DELTA_SHARE_TOKEN } from './deltasharetoken.js';
+import { AccessTokenSpec, AccessTokenStatus, ACCESS_TOKEN, ACCESS_TOKEN_FIELDS } from './accesstoken.js';
+import { DataTokenSpec, DataTokenStatus, DATA_TOKEN, DATA_TOKEN_FIELDS } from './datatoken.js';
+import { DeltaShareTokenSpec, DeltaShareTokenStatus, DELTA_SHARE_TOKEN, DELTA_SHARE_TOKEN_FIELDS } from './deltasharetoken.js';
+import type { TemplateFields } from './template.js';
 
 export * from './common.js';
 export * from './accesstoken.js';
 export * from './datatoken.js';
 export * from './deltasharetoken.js';
+export * from './template.js';
 
 export interface KindDefinition {
   kind: string;
@@ -45,3 +47,10 @@ export interface Resource<Spec, Status> {
 export type DeltaShareToken = Resource<DeltaShareTokenSpec, DeltaShareTokenStatus>;
 export type AccessToken = Resource<AccessTokenSpec, AccessTokenStatus>;
 export type DataToken = Resource<DataTokenSpec, DataTokenStatus>;
+
+/** The credential fields a spec.target.template may use, by kind (template.ts). */
+export const TEMPLATE_FIELDS: Readonly<Record<string, TemplateFields>> = {
+  [DELTA_SHARE_TOKEN.kind]: DELTA_SHARE_TOKEN_FIELDS,
+  [ACCESS_TOKEN.kind]: ACCESS_TOKEN_FIELDS,
+  [DATA_TOKEN.kind]: DATA_TOKEN_FIELDS,
+};

@@ -156,6 +156,26 @@ export class OperatorMetrics {
     labelNames: ['kind', 'reason'] as const,
     registers: [this.registry],
   });
+  // by kind only: a revoked credential is rare, its resource is named in the Warning event and the
+  // Ready condition; a per-token series would be another 10,000 series at 10,000 tokens
+  readonly credentialRevoked = new Counter({
+    name: 'token_operator_credential_revoked_total',
+    help: 'Credentials a liveness check found dead at the provider (revoked out of band, session ended, deleted), by kind; each is then replaced.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly livenessChecks = new Counter({
+    name: 'token_operator_liveness_checks_total',
+    help: 'Liveness checks of issued credentials at the provider (spec.liveness), by kind and result (alive, revoked, unknown).',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly livenessProviderCalls = new Counter({
+    name: 'token_operator_liveness_provider_calls_total',
+    help: 'The part of token_operator_provider_calls_total that liveness checks made, by provider: the steady-state cost of spec.liveness.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly providerCalls = new Counter({
     name: 'token_operator_provider_calls_total',
     help: 'Calls to external token APIs by provider, call and outcome (HTTP status or error class).',
@@ -237,6 +257,8 @@ export class OperatorMetrics {
    */
   registerKind(kind: string): void {
     for (const result of ['issued', 'rotated', 'failed']) this.rotations.inc({ kind, result }, 0);
+    this.credentialRevoked.inc({ kind }, 0);
+    for (const result of ['alive', 'revoked', 'unknown']) this.livenessChecks.inc({ kind, result }, 0);
   }
 
   /** Publishes a token's times, readiness, Stalled and suspend; called after every reconcile. */

@@ -66,6 +66,7 @@ const crashingOidc: OidcProviderFactory = (opts) => {
       return tokens;
     },
     revoke: (t) => real.revoke(t),
+    verify: (t) => real.verify(t),
   };
 };
 

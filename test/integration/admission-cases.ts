@@ -160,6 +160,9 @@ bad(DT, 'refreshInterval of 1ms', { 'spec.refreshInterval': '1ms' }, 'spec.refre
 bad(DT, 'authorizationTtl of 1m', { 'spec.privicore.authorizationTtl': '1m' }, 'spec.privicore.authorizationTtl', 'authorizationTtl must be at least 5m');
 bad(DST, 'rotateBefore of 1ms', { 'spec.rotation': { rotateBefore: '1ms' } }, 'spec.rotation.rotateBefore', 'rotateBefore must be at least 10s');
 bad(AT, 'revokeTimeout of 5s', { 'spec.revokeTimeout': '5s' }, 'spec.revokeTimeout', 'revokeTimeout must be at least 1m');
+bad(DST, 'liveness interval of 30s', { 'spec.liveness': { interval: '30s' } }, 'spec.liveness.interval', 'liveness.interval must be "0" (the default) or a duration of at least 1m');
+bad(DT, 'liveness interval of a century', { 'spec.liveness': { interval: '876000h' } }, 'spec.liveness.interval', 'at least 1m');
+bad(AT, 'liveness interval that is no duration', { 'spec.liveness': { interval: 'hourly' } }, 'spec.liveness.interval');
 bad(DST, 'an unknown creationPolicy', { 'spec.target.creationPolicy': 'Adopt' }, 'spec.target.creationPolicy', 'Unsupported value');
 
 // ── percentages out of range ───────────────────────────────────────────────────────────
@@ -278,6 +281,37 @@ bad(AT, 'private key inline', { 'spec.gnap.privateKey': '-----BEGIN PRIVATE KEY-
 bad(DT, 'source data inline', { 'spec.source.data': 'c2VjcmV0' }, 'spec.source.data', UNKNOWN);
 bad(DT, 'unknown top-level spec field', { 'spec.privileged': true }, 'spec.privileged', UNKNOWN);
 
+// ── target templates (spec.target.template) ──────────────────────────────────────────
+const TAG = 'unsupported tag or unknown field';
+const tpl = (data: Json, more: Json = {}) => ({ 'spec.target.template': { data, ...more } });
+bad(DST, 'template names a field the kind does not have', tpl({ DATABRICKS_TOKEN: '{{token}}' }), 'spec.target.template.data[DATABRICKS_TOKEN]', `${TAG} at "{{token}}"`);
+bad(AT, 'template field path (dotted lookup)', tpl({ t: 'x {{access_token.length}}' }), 'spec.target.template.data[t]', `${TAG} at "{{access_token.length}}"`);
+bad(AT, 'template tag not closed', tpl({ 'header.txt': 'Bearer {{access_token' }), 'spec.target.template.data[header.txt]', TAG);
+bad(AT, 'template unbalanced triple mustache', tpl({ t: '{{{access_token}}' }), 'spec.target.template.data[t]', TAG);
+bad(AT, 'template partial (could read other templates)', tpl({ t: '{{> /etc/passwd}}' }), 'spec.target.template.data[t]', 'partials');
+bad(AT, 'template delimiter change', tpl({ t: '{{=<% %>=}}<% access_token %>' }), 'spec.target.template.data[t]', 'delimiter changes');
+bad(AT, 'template helper used as a value', tpl({ t: '{{base64}}' }), 'spec.target.template.data[t]', `${TAG} at "{{base64}}"`);
+bad(AT, 'template inverted helper', tpl({ t: '{{^json}}x{{/json}}' }), 'spec.target.template.data[t]', TAG);
+bad(AT, 'template section never closed', tpl({ t: '{{#base64}}{{access_token}}' }), 'spec.target.template.data[t]', 'must be closed by');
+bad(AT, 'template: gnap has no token_type', tpl({ t: '{{token_type}} {{access_token}}' }), 'spec.target.template', 'token_type, which AccessToken offers only with an OAuth2 grant (not spec.gnap)', gnapSpec());
+bad(AT, 'template: refresh token without exposeRefreshToken (least exposure)', tpl({ REFRESH: '{{refresh_token}}' }), 'spec.target.template', 'refresh_token, which AccessToken offers only with spec.oidc.exposeRefreshToken: true');
+bad(AT, 'template: refresh token in a section with exposeRefreshToken false', { ...tpl({ r: '{{#refresh_token}}yes{{/refresh_token}}' }), 'spec.oidc.exposeRefreshToken': false }, 'spec.target.template', 'exposeRefreshToken: true');
+bad(DT, 'template: source mode has no data', tpl({ d: '{{data}}' }), 'spec.target.template', 'data, which DataToken offers only with spec.tokenRef');
+bad(DT, 'template: tokenRef mode has no data_token', tpl({ d: '{{data_token}}' }), 'spec.target.template', 'data_token, which DataToken offers only with spec.source', tokenRefSpec());
+bad(AT, 'template: a credential in an annotation', tpl({ t: '{{access_token}}' }, { annotations: { 'example.com/token': '{{access_token}}' } }), 'spec.target.template.annotations[example.com/token]', 'no credential in metadata');
+bad(DST, 'template: a credential in a label', tpl({ t: '{{endpoint}}' }, { labels: { token: '{{bearerToken}}' } }), 'spec.target.template.labels[token]', 'no credential in metadata');
+bad(DST, 'template data key with a slash', tpl({ 'a/b': '{{bearerToken}}' }), 'spec.target.template.data', 'template data key "a/b" is not a valid Secret key');
+bad(DST, 'template data key ".."', tpl({ '..': '{{bearerToken}}' }), 'spec.target.template.data', 'not "." or ".."');
+bad(DST, 'template with no data', tpl({}), 'spec.target.template.data');
+bad(DST, 'template without data', { 'spec.target.template': { mergePolicy: 'Merge' } }, 'spec.target.template.data', 'Required value');
+bad(DST, 'template mergePolicy Overwrite', tpl({ t: '{{bearerToken}}' }, { mergePolicy: 'Overwrite' }), 'spec.target.template.mergePolicy', 'Unsupported value');
+bad(AT, 'template type dockerconfigjson without its key', tpl({ config: '{{access_token}}' }, { type: 'kubernetes.io/dockerconfigjson' }), 'spec.target.template', 'needs the data key .dockerconfigjson');
+bad(AT, 'template type basic-auth without username or password', tpl({ token: '{{access_token}}' }, { type: 'kubernetes.io/basic-auth' }), 'spec.target.template', 'username or password');
+bad(AT, 'template type service-account-token', tpl({ token: '{{access_token}}' }, { type: 'kubernetes.io/service-account-token' }), 'spec.target.template.type', 'service account');
+bad(DST, 'template type with creationPolicy Merge', { ...tpl({ t: '{{bearerToken}}' }, { type: 'example.com/token' }), 'spec.target.creationPolicy': 'Merge' }, 'spec.target.template.type', 'creationPolicy Merge');
+bad(DST, 'template label key under token-operator.io/', tpl({ t: '{{bearerToken}}' }, { labels: { 'token-operator.io/owner-uid': 'x' } }), 'spec.target.template.labels', 'set by the operator');
+bad(DST, 'template too long', tpl({ t: `{{bearerToken}}${long(8200)}` }), 'spec.target.template.data.t', 'Too long');
+
 export const INVALID: readonly InvalidCase[] = invalid;
 
 // ── manifests that must be accepted ────────────────────────────────────────────────────
@@ -347,7 +381,15 @@ good(AT, 'oidc tokenUrl only, over http with allowInsecureHttp', {
   target: { secretName: 'dev-token' },
 });
 good(AT, 'gnap', { ...gnapSpec(), rotation: { rotateBefore: '2m' }, deletionPolicy: 'Revoke' });
-good(AT, 'the floors themselves', { ...gnapSpec(), rotation: { rotateBefore: '10s' }, revokeTimeout: '1m', target: { secretName: 'ilp-token', creationPolicy: 'Orphan' } });
+good(AT, 'the floors themselves', {
+  ...gnapSpec(),
+  rotation: { rotateBefore: '10s' },
+  revokeTimeout: '1m',
+  liveness: { interval: '1m' },
+  target: { secretName: 'ilp-token', creationPolicy: 'Orphan' },
+});
+good(DST, 'liveness interval "0" (the default)', { ...base.DeltaShareToken(), liveness: { interval: '0' } });
+good(DT, 'liveness off', { ...base.DataToken(), liveness: { enabled: false, interval: '0s' } });
 good(DT, 'interval floors themselves', {
   ...tokenRefSpec(),
   privicore: { apiUrl: 'https://stage.privicore.com:9009', profileSecretRef: { name: 'privicore-profile' }, authorizationTtl: '5m' },
@@ -366,6 +408,56 @@ good(DT, 'tokenRef with every common field', {
 good(DT, 'plain http with allowInsecureHttp', {
   ...base.DataToken(),
   privicore: { apiUrl: 'http://127.0.0.1:9009', profileSecretRef: { name: 'p' }, allowInsecureHttp: true },
+});
+
+good(DST, 'template: env vars, a profile file under its own name, an Authorization header, labels and annotations', {
+  ...base.DeltaShareToken(),
+  target: {
+    secretName: 'share-env',
+    labels: { team: 'analytics' },
+    template: {
+      mergePolicy: 'Merge',
+      data: {
+        DELTA_SHARING_ENDPOINT: '{{endpoint}}',
+        DELTA_SHARING_TOKEN: '{{ bearerToken }}',
+        'profile.share': '{{{config.share}}}',
+        authorization: 'Bearer {{&bearerToken}}',
+        'settings.json': '{"endpoint": {{#json}}{{endpoint}}{{/json}}, "token": {{#json}}{{bearerToken}}{{/json}}}\n{{! a comment }}',
+      },
+      labels: { 'example.com/kind': 'delta-sharing' },
+      annotations: { 'example.com/expires': '{{expirationTime}}', 'example.com/server': 'Delta Sharing at {{endpoint}}' },
+    },
+  },
+});
+good(AT, 'template: docker registry config with a base64 auth', {
+  ...base.AccessToken(),
+  target: {
+    secretName: 'registry',
+    template: {
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': '{"auths":{"registry.example.com":{"auth":"{{#base64}}oauth2:{{access_token}}{{/base64}}"}}}' },
+      annotations: { 'example.com/type': '{{#lower}}{{token_type}}{{/lower}}' },
+    },
+  },
+});
+good(AT, 'template: refresh token with exposeRefreshToken', {
+  oidc: { ...(base.AccessToken().oidc as Json), exposeRefreshToken: true },
+  target: { secretName: 'tool', template: { data: { 'tool.ini': '[auth]\n{{#refresh_token}}refresh = {{refresh_token}}\n{{/refresh_token}}access = {{access_token}}' } } },
+});
+good(AT, 'template: gnap access rights in an annotation, basic-auth type', {
+  ...gnapSpec(),
+  target: {
+    secretName: 'ilp-token',
+    template: { type: 'kubernetes.io/basic-auth', data: { username: 'gnap', password: '{{access_token}}' }, annotations: { 'example.com/access': '{{access}}' } },
+  },
+});
+good(DT, 'template: tokenRef data as a file, upper-cased copy', {
+  ...tokenRefSpec(),
+  target: { secretName: 'shared-data', template: { data: { 'key.pem': '{{data}}', DATA: '{{#upper}}{{data}}{{/upper}}', 'decoded.txt': '{{#base64Decode}}{{data}}{{/base64Decode}}' } } },
+});
+good(DT, 'template: source data token as an env var, context in a label', {
+  ...base.DataToken(),
+  target: { secretName: 'report-key-token', template: { data: { REPORT_TOKEN: '{{data_token}}' }, labels: { 'example.com/context': '{{context}}' } } },
 });
 
 export const VALID: readonly ValidCase[] = valid;

@@ -19,7 +19,15 @@ import { startPrivicoreSimulator } from './privicore/server.js';
 // the address the host maps each port to, which the simulators put into the URLs they hand out.
 const env = process.env;
 const host = env.SIM_HOST ?? '127.0.0.1';
-const dds = await startDdsSimulator({ port: Number(env.DDS_SIM_PORT ?? 18081), host, publicUrl: env.DDS_SIM_PUBLIC_URL });
+// A second zDirect app (its own DDS account) for the templated sample (deploy/samples/templates.yaml):
+// two DeltaShareTokens on one account would rotate each other's tokens away.
+const TEMPLATES_CLIENT = { clientId: 'demo-client-2', clientSecret: 'demo-secret-2' } as const;
+const dds = await startDdsSimulator({
+  port: Number(env.DDS_SIM_PORT ?? 18081),
+  host,
+  publicUrl: env.DDS_SIM_PUBLIC_URL,
+  clients: { [DEMO_CLIENT.clientId]: DEMO_CLIENT.clientSecret, [TEMPLATES_CLIENT.clientId]: TEMPLATES_CLIENT.clientSecret },
+});
 const gnap = await startGnapSimulator({ port: Number(env.GNAP_SIM_PORT ?? 18083), host, publicUrl: env.GNAP_SIM_PUBLIC_URL });
 const privicore = await startPrivicoreSimulator({ port: Number(env.PRIVICORE_SIM_PORT ?? 18084), host, publicUrl: env.PRIVICORE_SIM_PUBLIC_URL });
 privicore.addProfile('demo', 'demo-password');
@@ -46,7 +54,7 @@ if (out >= 0 && process.argv[out + 1]) {
 }
 
 console.log(`simulators ready
-  DDS        ${dds.url}   client_id=${DEMO_CLIENT.clientId} client_secret=${DEMO_CLIENT.clientSecret}   (state: ${dds.url}/_sim/state)
+  DDS        ${dds.url}   client_id=${DEMO_CLIENT.clientId} client_secret=${DEMO_CLIENT.clientSecret} (and ${TEMPLATES_CLIENT.clientId} / ${TEMPLATES_CLIENT.clientSecret})   (state: ${dds.url}/_sim/state)
   GNAP       ${gnap.url}   wallet=${walletAddressUrl} keyId=${keyId}   (state: ${gnap.url}/_sim/state)
   Privicore  ${privicore.url}   username=demo password=demo-password   (state: ${privicore.url}/_sim/state)`);
 

@@ -324,3 +324,20 @@ export async function introspect(realm: KeycloakRealm, token: string): Promise<I
   if (!res.ok) throw new Error(`introspect: HTTP ${res.status}`);
   return (await res.json()) as Introspection;
 }
+
+/**
+ * What an administrator does to cut the user off (Admin Console → Users → the user →
+ * Sessions "Sign out", and Consents "Revoke"): ends every online session of the user and
+ * revokes the offline tokens (with the consent) each client holds. Every access and refresh
+ * token of the user stops working; only a new login (a new token) helps.
+ */
+export async function endUserSessions(realm: KeycloakRealm): Promise<void> {
+  const kc = await realm.admin();
+  const [user] = await kc.users.find({ username: realm.username, exact: true });
+  if (!user?.id) throw new Error(`realm ${realm.name} has no user ${realm.username}`);
+  await kc.users.logout({ id: user.id });
+  for (const clientId of [realm.publicClientId, realm.confidentialClientId]) {
+    // 404 when the user holds no consent or offline token for that client
+    await kc.users.revokeConsent({ id: user.id, clientId }, { catchNotFound: true });
+  }
+}

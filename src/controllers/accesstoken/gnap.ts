@@ -1,6 +1,7 @@
 import type { AccessToken } from '../../api/index.js';
 import { isProviderError } from '../../providers/errors.js';
-import type { GnapProvider, GnapTokenRef } from '../../providers/gnap/index.js';
+import { GnapAccessItemSchema, type GnapProvider, type GnapTokenRef } from '../../providers/gnap/index.js';
+import { unknown } from '../../providers/liveness.js';
 import { checkEndpoint, type SecretReader } from '../shared/inputs.js';
 import type { KindContext } from '../shared/token-reconciler.js';
 import type { Renewed, Variant } from './variant.js';
@@ -117,6 +118,23 @@ export function gnapVariant(gnap: GnapProvider): Variant<GnapCredential> {
 
     async revoke(res, ctx, reader, c, mayAlreadyBeRevoked) {
       await gnap.revoke({ ...(await tokenRef(res, ctx, reader, c)), mayAlreadyBeRevoked });
+    },
+
+    async verify(res, ctx, reader, data) {
+      // a read-only, signed call with the token at its resource server; the manage URL is not needed
+      if (!data.access_token) return unknown('no access token known for this revision');
+      const access = GnapAccessItemSchema.array().safeParse(JSON.parse(data.access ?? '[]'));
+      const g = spec(res);
+      checkEndpoint(g.walletAddressUrl, 'spec.gnap.walletAddressUrl', g.allowInsecureHttp, ctx.env.allowInsecureHttp);
+      const privateKeyPem = await reader.value(g.privateKeySecretRef.name, g.privateKeySecretRef.key, 'spec.gnap.privateKeySecretRef');
+      return gnap.verify({
+        accessToken: data.access_token,
+        access: access.success ? access.data : [],
+        privateKeyPem,
+        keyId: g.keyId,
+        walletAddressUrl: g.walletAddressUrl,
+        ...(g.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+      });
     },
   };
 }

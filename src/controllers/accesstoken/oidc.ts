@@ -1,5 +1,6 @@
 import type { AccessToken } from '../../api/index.js';
 import { isOidcError, type OidcProvider, type OidcProviderOptions, type OidcRefusalReason } from '../../providers/oidc/index.js';
+import { unknown } from '../../providers/liveness.js';
 import { checkEndpoint, type SecretReader } from '../shared/inputs.js';
 import type { KindContext } from '../shared/token-reconciler.js';
 import type { Renewed, Variant } from './variant.js';
@@ -121,6 +122,12 @@ export function oidcVariant(factory: OidcProviderFactory): Variant<OidcCredentia
     async revoke(res, ctx, reader, c) {
       // Keycloak answers 200 (+ invalid_token) for a token that is already dead: idempotent (§2.5).
       await (await provider(res, ctx, reader, factory)).revoke(c.refreshToken);
+    },
+
+    async verify(res, ctx, reader, data) {
+      // the access token workloads use: introspection with the client secret, else userinfo; never a refresh
+      if (!data.access_token) return unknown('no access token known for this revision');
+      return (await provider(res, ctx, reader, factory)).verify(data.access_token);
     },
   };
 }

@@ -9,6 +9,7 @@ export type RefreshReason =
   | 'Recover' //           a call was sent but its result never stored (crash, lost reply): try the same credential once
   | 'GrantTypeChanged' //  the spec switched between oidc and gnap
   | 'SecretLost' //        the target Secret is gone
+  | 'CredentialRevoked' // a liveness check found the credential dead at the provider (status.credentialRevokedTime)
   | 'RotateRequested' //   a new token-operator.io/rotate value
   | 'SpecChanged' //       the credential was refused, and the spec changed since: try again
   | 'RotationDue' //       the access token's rotation time has come
@@ -67,7 +68,8 @@ export function nextRenewal(res: AccessToken, status: AccessTokenStatus): { at: 
  * - pendingRefreshSince is set (a call was sent, its answer never reached the Secret; the
  *   executor has already adopted a Secret written before a crash, which clears it)
  *   → Refresh, recovering: present the same credential once more.
- * - Nothing issued, variant switched, Secret gone, rotate requested → Refresh.
+ * - Nothing issued, variant switched, Secret gone, found dead by a liveness check, rotate
+ *   requested → Refresh (a refresh refused for good then waits for a person, as above).
  * - The next renewal time reached → Refresh (RotationDue, or KeepAlive for offline tokens).
  * - Otherwise Wait until then.
  */
@@ -97,6 +99,7 @@ export function planAccessToken(res: AccessToken, secret: SecretState, now: Date
   if (!status.revision || !status.expirationTime) return refresh('FirstIssue');
   if (status.grantType !== grantType) return refresh('GrantTypeChanged');
   if (!secret.exists) return refresh('SecretLost');
+  if (status.credentialRevokedTime) return refresh('CredentialRevoked');
   if (requested) return refresh('RotateRequested');
 
   const next = nextRenewal(res, status)!; // expirationTime is set past the FirstIssue check

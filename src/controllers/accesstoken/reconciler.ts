@@ -1,5 +1,6 @@
 import type { AccessToken, AccessTokenStatus } from '../../api/index.js';
 import { isProviderError, sanitize } from '../../providers/errors.js';
+import { unknown } from '../../providers/liveness.js';
 import type { GnapProvider } from '../../providers/gnap/index.js';
 import { getCondition, setCondition } from '../../runtime/conditions.js';
 import { crashPoint } from '../../runtime/crash-points.js';
@@ -118,6 +119,11 @@ export function accessTokenKind(deps: AccessTokenDeps): TokenKind<AccessToken> {
       for (const ex of Object.values(executors)) ex.forget(res.metadata.uid);
     },
 
+    async verify(res, ctx, data) {
+      const g = grantTypeOf(res);
+      return g ? of(g).verify(res, ctx, data) : unknown('spec: set exactly one of oidc and gnap');
+    },
+
     stillValid(res) {
       if (res.spec.gnap) {
         const until = res.status?.expirationTime ? ` until ${res.status.expirationTime}` : '';
@@ -152,12 +158,13 @@ function executor<C>(v: Variant<C>) {
 
   /**
    * The live credential the operator keeps: the state Secret's private part (one GET, at renewal
-   * and revoke only); from older versions, or with exposeRefreshToken, the target Secret's copy.
+   * and revoke only); from older versions, or with exposeRefreshToken, the target Secret's copy
+   * (not a templated one: its keys are the template's).
    */
   async function kept(res: AccessToken, ctx: KindContext): Promise<C | undefined> {
     const priv = await readPrivate(ctx.env.client, res.metadata.namespace, res.metadata.uid);
     const fromState = priv ? v.fromPrivate(priv) : undefined;
-    return fromState ?? (ctx.secret.exists && ctx.secret.owned ? v.fromPrivate(ctx.secret.data) : undefined);
+    return fromState ?? (ctx.secret.exists && ctx.secret.owned && !ctx.secret.templated ? v.fromPrivate(ctx.secret.data) : undefined);
   }
 
   /** Stores a credential the provider just handed out, before anything else about the answer is checked. */
@@ -338,6 +345,9 @@ function executor<C>(v: Variant<C>) {
       const u = unwritten.get(res.metadata.uid);
       return u ? persist(res, ctx, u) : undefined;
     },
+    /** liveness of the credential in the target Secret (its operator-written keys), never a renewal */
+    verify: (res: AccessToken, ctx: KindContext, data: Record<string, string>) =>
+      v.verify(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes), data),
     forget(uid: string) {
       unwritten.delete(uid);
       lastWritten.delete(uid);

@@ -1,5 +1,6 @@
 import type { AccessToken } from '../../api/index.js';
 import type { SecretReader } from '../shared/inputs.js';
+import type { Liveness } from '../../providers/liveness.js';
 import type { KindContext } from '../shared/token-reconciler.js';
 import type { CredentialSource, GrantType } from './plan.js';
 
@@ -55,6 +56,8 @@ export interface Variant<C> {
   /** the refusal a provider error stands for, or undefined for errors the shared mapping handles */
   refusal(e: unknown, res: AccessToken, r: RefusalContext): Refusal | undefined;
   revoke(res: AccessToken, ctx: KindContext, reader: SecretReader, c: C, mayAlreadyBeRevoked: boolean): Promise<void>;
+  /** liveness of the credential issued (`data`: its fields by their default key names), without renewing it */
+  verify(res: AccessToken, ctx: KindContext, reader: SecretReader, data: Record<string, string>): Promise<Liveness>;
   /** crash-injection point between the provider's answer and the Secret write */
   afterRenewCrashPoint: string;
 }

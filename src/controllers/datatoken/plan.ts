@@ -9,8 +9,8 @@ export const DEFAULT_REFRESH_INTERVAL = '24h';
 /** Target Secret keys (API.md): source mode writes the token, tokenRef mode the data behind it. */
 export const KEYS = { dataToken: 'data_token', context: 'context', data: 'data' } as const;
 
-export type TokenizeReason = 'FirstIssue' | 'SourceChanged' | 'RotateRequested';
-export type ResolveReason = 'FirstIssue' | 'TokenChanged' | 'SecretLost' | 'RotateRequested' | 'RotationDue';
+export type TokenizeReason = 'FirstIssue' | 'SourceChanged' | 'CredentialRevoked' | 'RotateRequested';
+export type ResolveReason = 'FirstIssue' | 'TokenChanged' | 'CredentialRevoked' | 'SecretLost' | 'RotateRequested' | 'RotationDue';
 
 export type DataTokenPlan =
   | { action: 'Suspended' }
@@ -30,7 +30,8 @@ export type DataTokenPlan =
  * input it references (source data + context, or the referenced token; undefined when
  * not read) and the time alone.
  *
- * Source mode: no token yet → Tokenize; the input changed → Tokenize; rotate-now →
+ * Source mode: no token yet → Tokenize; the input changed → Tokenize; a liveness check found
+ * the token deleted at Privicore → Tokenize; rotate-now →
  * Tokenize; the Secret lost → write the known token back; replaced tokens left → remove
  * them (Revoke); else wait for the next input check.
  * tokenRef mode: no data yet, the token changed, the Secret lost, rotate-now, or the
@@ -50,20 +51,31 @@ export function planDataToken(res: DataToken, secret: SecretState, sourceHmac: s
   if (spec.source) {
     if (!status.tokenId) return { action: 'Tokenize', reason: 'FirstIssue', ...withRequest };
     if (sourceHmac !== status.sourceHMAC) return { action: 'Tokenize', reason: 'SourceChanged', ...withRequest };
+    if (status.credentialRevokedTime) return { action: 'Tokenize', reason: 'CredentialRevoked', ...withRequest };
     if (requested) return { action: 'Tokenize', reason: 'RotateRequested', rotateRequest };
-    if (!secret.exists || secret.data[KEYS.dataToken] !== status.tokenId) return { action: 'RestoreSecret', reason: 'SecretLost' };
+    if (!secret.exists || heldToken(secret) !== status.tokenId) return { action: 'RestoreSecret', reason: 'SecretLost' };
     if (revoke && replaced.length) return { action: 'RemoveReplaced', tokens: replaced };
     return { action: 'Wait' };
   }
 
   if (!status.tokenId || !status.lastRotationTime) return { action: 'Resolve', reason: 'FirstIssue', ...withRequest };
   if (sourceHmac !== status.sourceHMAC) return { action: 'Resolve', reason: 'TokenChanged', ...withRequest };
+  if (status.credentialRevokedTime) return { action: 'Resolve', reason: 'CredentialRevoked', ...withRequest };
   if (requested) return { action: 'Resolve', reason: 'RotateRequested', rotateRequest };
-  if (!secret.exists || secret.data[KEYS.data] === undefined) return { action: 'Resolve', reason: 'SecretLost' };
+  if (!secret.exists || (!secret.templated && secret.data[KEYS.data] === undefined)) return { action: 'Resolve', reason: 'SecretLost' };
   const next = nextRefreshTime(res, new Date(status.lastRotationTime), status.revision ?? 0);
   if (next <= now) return { action: 'Resolve', reason: 'RotationDue' };
   if (revoke && replaced.length) return { action: 'RemoveReplaced', tokens: replaced };
   return { action: 'Wait', next };
+}
+
+/**
+ * The data token the Secret holds: its data_token key, or, when a template shaped the Secret
+ * (its keys are then the template's), the token id the operator wrote beside it. Drift of the
+ * templated keys themselves is drift repair's (drift.ts).
+ */
+function heldToken(secret: SecretState): string | undefined {
+  return secret.templated ? secret.tokenId : secret.data[KEYS.dataToken];
 }
 
 /**

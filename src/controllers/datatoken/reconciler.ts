@@ -1,13 +1,15 @@
 import { FLOORS, type DataToken, type DataTokenStatus } from '../../api/index.js';
 import type { HttpClient, ObservedCall } from '../../providers/http.js';
 import { isProviderError } from '../../providers/errors.js';
-import { AuthorizationCache, createPrivicoreProvider, type PollingOptions, type PrivicoreProvider } from '../../providers/privicore/index.js';
+import { AuthorizationCache, DataTokenListings, createPrivicoreProvider, type PollingOptions, type PrivicoreProvider } from '../../providers/privicore/index.js';
+import { ALIVE } from '../../providers/liveness.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import type { Clock } from '../../schedule/clock.js';
 import { atLeast } from '../../schedule/duration.js';
 import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { InputError, SecretReader, checkEndpoint } from '../shared/inputs.js';
+import { livenessIntervalMs } from '../shared/liveness.js';
 import { dataHmac } from '../shared/secret-state.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
@@ -55,6 +57,8 @@ interface Pending {
 
 export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
   const authorizations = deps.authorizations ?? new AuthorizationCache({ clock: deps.clock });
+  // liveness checks of a profile's data tokens share one listing (providers/privicore/liveness.ts)
+  const listings = new DataTokenListings({ clock: deps.clock });
   const pending = new Map<string, Pending>();
 
   async function privicore(res: DataToken, ctx: KindContext, secrets: SecretReader): Promise<PrivicoreProvider> {
@@ -69,6 +73,7 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
       apiUrl: p.apiUrl,
       profile,
       authorizations,
+      listings,
       ...(p.allowInsecureHttp && ctx.env.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
       authorizationTtlSeconds: Math.round(atLeast(p.authorizationTtl ?? DEFAULT_AUTHORIZATION_TTL, FLOORS.authorizationTtl) / 1000),
       ...(deps.observe ? { observe: deps.observe } : {}),
@@ -111,7 +116,9 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
     if (hmac) status.sourceHMAC = hmac;
     const handled = annotations[ANNOTATIONS.rotateRequest];
     if (handled) status.lastHandledRotateRequest = handled;
-    status.tokenOrigin = ctx.secret.data[KEYS.dataToken] !== undefined ? 'Tokenized' : 'Referenced';
+    // a templated Secret's keys are the template's: the mode says which it was
+    const tokenized = ctx.secret.templated ? res.spec.source !== undefined : ctx.secret.data[KEYS.dataToken] !== undefined;
+    status.tokenOrigin = tokenized ? 'Tokenized' : 'Referenced';
     status.secretHMAC = dataHmac(ctx.env.hmacKey, ctx.secret.data);
     if (before.origin === 'Tokenized' && before.tokenId && before.tokenId !== status.tokenId) queueRemoval(res, ctx, before.tokenId);
     ctx.log.info({ revision: status.revision }, 'adopted a Secret written before an interrupted status update');
@@ -324,6 +331,20 @@ export function dataTokenKind(deps: DataTokenKindDeps): TokenKind<DataToken> {
 
     forget(res) {
       pending.delete(res.metadata.uid);
+    },
+
+    async verify(res, ctx) {
+      const status = ctx.status as DataTokenStatus;
+      const provider = await privicore(res, ctx, new SecretReader(ctx.env.client, res.metadata.namespace, ctx.env.maxInputSecretBytes));
+      // The profile authorization is the operator's own (in no Secret): refused, it is replaced, not reported.
+      const auth = await provider.authorizationLiveness();
+      if (auth.relogged) ctx.log.warn('Privicore refused the profile authorization (revoked or expired out of band); logged in again');
+      if (auth.liveness.state !== 'alive') return auth.liveness;
+      // A referenced token (tokenRef mode) may be another profile's: not in this profile's listing.
+      if (status.tokenOrigin !== 'Tokenized' || !status.tokenId) return ALIVE;
+      // a listing taken up to a tenth of the interval before serves this check too (one per profile, not per token)
+      const maxAgeMs = (livenessIntervalMs(res.spec.liveness) ?? 0) / 10;
+      return provider.dataTokenLiveness(status.tokenId, status.lastRotationTime ? new Date(status.lastRotationTime) : undefined, maxAgeMs);
     },
 
     stillValid(res) {

@@ -1,5 +1,6 @@
 import type { DeltaShareToken, DeltaShareTokenStatus } from '../../api/index.js';
 import type { DdsAccount, DdsProvider, DdsToken, DeltaSharingProfile } from '../../providers/dds/index.js';
+import { unknown } from '../../providers/liveness.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import { parseDuration } from '../../schedule/duration.js';
 import { nextRotationTime } from '../../schedule/rotation.js';
@@ -7,7 +8,9 @@ import { adoptFromSecret } from '../shared/adopt.js';
 import { repairDrift } from '../shared/drift.js';
 import { ReconcileError } from '../shared/failures.js';
 import { SecretReader, checkEndpoint } from '../shared/inputs.js';
+import { CREDENTIAL_REVOKED } from '../shared/liveness.js';
 import { dataHmac } from '../shared/secret-state.js';
+import { credentialFields } from '../shared/target-content.js';
 import type { KindContext, KindOutcome, TokenKind } from '../shared/token-reconciler.js';
 import { writeCredential } from '../shared/write-secret.js';
 import { planDeltaShareToken, type DdsPlan, type IssueReason } from './plan.js';
@@ -96,7 +99,17 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     let tokens = await deps.dds.listTokens(acct);
     let chosen = unconsumed(tokens);
     let rotated = false;
+    let revokedAll = plan.action === 'RevokeAllAndReissue';
     if (!chosen) {
+      // A dead credential: the list, not status, says whether the two-token ceiling holds (PATCH 0
+      // ended every token; a restarted server knows none). A live previous token still blocks.
+      const blockedUntil = plan.reason === 'CredentialRevoked' ? maxRotatedExpiry(tokens, ctx.now) : undefined;
+      if (blockedUntil && res.spec.onTokenCeiling !== 'RevokeAllAndReissue') return revokedButCeiling(ctx, blockedUntil);
+      if (blockedUntil) {
+        await deps.dds.revokeAll(acct);
+        revokedAll = true;
+        ctx.log.warn('revoked every DDS token of the account to replace a dead credential (onTokenCeiling: RevokeAllAndReissue)');
+      }
       tokens = await deps.dds.rotate(acct, overlapSeconds);
       crashPoint('dds:after-rotate');
       chosen = unconsumed(tokens);
@@ -105,7 +118,7 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     }
     // When the previous token stops working: what DDS reports for it, else (a rotation whose answer
     // omits it) now + overlap. After PATCH 0 nothing survives: every old token died at once.
-    const fallback = rotated && plan.action !== 'RevokeAllAndReissue' ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined;
+    const fallback = rotated && !revokedAll ? new Date(ctx.now.getTime() + overlapSeconds * 1000) : undefined;
     const rotatedUntil = maxRotatedExpiry(tokens, ctx.now, fallback);
     const profile = await deps.dds.activate(chosen.activationLink!, insecureConsent(res, ctx));
     crashPoint('dds:after-activate');
@@ -119,6 +132,19 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
     };
     pending.set(res.metadata.uid, p);
     return persist(res, ctx, p, chosen);
+  }
+
+  /** A dead credential whose replacement must wait for the previous token to expire (two-token ceiling). */
+  function revokedButCeiling(ctx: KindContext, until: Date): KindOutcome {
+    (ctx.status as DeltaShareTokenStatus).rotatedTokenExpirationTime = until.toISOString();
+    const message =
+      `the provider no longer accepts the credential in the Secret, and a new token waits until the previous one expires at ${until.toISOString()}: ` +
+      'DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to issue at once)';
+    return {
+      ready: { status: 'False', reason: CREDENTIAL_REVOKED, message },
+      conditions: [{ type: 'Rotating', status: 'True', reason: 'WaitingForTokenCeiling', message }],
+      requeueAfterMs: Math.max(1000, until.getTime() - ctx.now.getTime() + 1000),
+    };
   }
 
   async function persist(res: DeltaShareToken, ctx: KindContext, p: Pending, token?: DdsToken): Promise<KindOutcome> {
@@ -206,9 +232,11 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
         }
         case 'Wait':
           return readyOutcome(res, ctx, plan.nextRotation, readyReasonOf(ctx));
-        case 'Verify':
-          await verify(res, ctx, { endpoint: ctx.secret.data.endpoint ?? '', bearerToken: ctx.secret.data.bearerToken ?? '' });
+        case 'Verify': {
+          const fields = (await credentialFields(ctx.env.client, res.metadata.namespace, res.metadata.uid, ctx.secret)) ?? {};
+          await verify(res, ctx, { endpoint: fields.endpoint ?? '', bearerToken: fields.bearerToken ?? '' });
           return readyOutcome(res, ctx, plan.nextRotation, 'Issued');
+        }
         case 'WaitForCeiling': {
           const valid = ctx.status.expirationTime !== undefined && Date.parse(ctx.status.expirationTime) > ctx.now.getTime();
           const message = `rotation (${plan.reason}) waits until the previous token expires at ${plan.until.toISOString()}: DDS allows two live tokens (set onTokenCeiling: RevokeAllAndReissue to force it, with downtime)`;
@@ -231,6 +259,18 @@ export function deltaShareTokenKind(deps: { dds: DdsProvider; minOverlapSeconds?
 
     forget(res) {
       pending.delete(res.metadata.uid);
+    },
+
+    async verify(res, ctx, data) {
+      // Where the operator may not call the sharing server (verify: false), the token list says it.
+      if (res.spec.verify === false) {
+        const id = (ctx.status as DeltaShareTokenStatus).tokenId;
+        return deps.dds.listedLiveness(await account(res, ctx), id && !id.startsWith('revision-') ? id : undefined);
+      }
+      const { endpoint, bearerToken } = data;
+      if (!endpoint || !bearerToken) return unknown('no Delta Sharing profile known for this revision');
+      checkEndpoint(endpoint, 'profile endpoint', res.spec.dds.allowInsecureHttp, ctx.env.allowInsecureHttp);
+      return deps.dds.shareLiveness({ endpoint, bearerToken }, insecureConsent(res, ctx));
     },
 
     stillValid(res) {

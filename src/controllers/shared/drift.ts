@@ -2,7 +2,8 @@ import { ROTATE_ANNOTATION } from '../../api/index.js';
 import { getCondition, setCondition, type Condition } from '../../runtime/conditions.js';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import { dataHmac, readSecretState } from './secret-state.js';
-import { readStateSecret } from './state-secret.js';
+import { readStateSecret, type StoredCredential } from './state-secret.js';
+import { checkTargetTemplate, targetContent, templateChanged } from './target-content.js';
 import { writeTarget } from './target-secret.js';
 import type { AnyResource, KindContext, KindOutcome } from './token-reconciler.js';
 
@@ -68,9 +69,15 @@ type Target = AnyResource;
  * Returns an outcome when the resource must hold (suspended); otherwise undefined, with
  * ctx.secret updated if it repaired. When the state Secret is gone too (or describes another
  * revision), it does nothing and the kind's own fallback applies (DDS: RecoveredByRotation).
+ *
+ * The target Secret as spec.target.template shapes it is part of what was written: the template
+ * is checked first (TemplateInvalid before any provider call), a repair renders it again, and a
+ * Secret rendered from another template than the spec's is rewritten once from the state
+ * Secret, like a repair but without counting as drift (a template change is a spec change).
  */
 export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOutcome | undefined> {
   if (res.spec.suspend) return undefined; // "the Secret is left as it is"
+  checkTargetTemplate(res);
   const { status, env } = ctx;
   const secretName = res.spec.target.secretName;
   const generation = res.metadata.generation;
@@ -90,10 +97,10 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
   };
   switch (d.action) {
     case 'None':
-      return undefined;
+      return reshape(res, ctx);
     case 'Resolved':
       condition('False', 'InSync', `Secret "${secretName}" holds what the operator wrote`);
-      return undefined;
+      return reshape(res, ctx);
     case 'Hold':
       return hold(ctx);
     case 'Suspend': {
@@ -112,8 +119,7 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
         ctx.log.warn({ secret: secretName, stored: stored?.revision, revision: status.revision }, 'target Secret drifted and no state Secret holds this revision; cannot repair it');
         return undefined;
       }
-      const written = await rewrite(res, ctx, stored.data, stored.annotations);
-      status.secretHMAC = dataHmac(env.hmacKey, stored.data);
+      const written = await rewrite(res, ctx, stored);
       status.driftRepairs = d.repairs;
       status.lastDriftRepairTime = ctx.now.toISOString();
       const message =
@@ -129,13 +135,38 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
 }
 
 /**
- * Writes the operator's keys back (target-secret.ts): keys someone else added stay, and only
- * keys the operator wrote count for drift (ownership.ts), so they do not look like drift again.
+ * Writes the operator's keys back (target-secret.ts), rendered from the stored credential with
+ * the spec as it is now (target-content.ts): keys someone else added stay, and only keys the
+ * operator wrote count for drift (ownership.ts), so they do not look like drift again. Records
+ * the HMAC of what the Secret now holds.
  */
-async function rewrite(res: Target, ctx: KindContext, data: Record<string, string>, annotations: Record<string, string>): Promise<KubeObject> {
-  const written = await writeTarget(ctx.env, res, { data, annotations, ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}) }, ctx.target);
+async function rewrite(res: Target, ctx: KindContext, stored: StoredCredential): Promise<KubeObject> {
+  const content = targetContent(res, stored.data, stored.annotations);
+  const written = await writeTarget(ctx.env, res, content, ctx.target);
   ctx.target = { secret: written };
+  ctx.status.secretHMAC = dataHmac(ctx.env.hmacKey, content.data);
   return written;
+}
+
+/**
+ * spec.target.template changed (added, edited or removed) since the Secret was written: render
+ * the stored credential with it, once. Free when it did not: the digest is on the cached Secret.
+ */
+async function reshape(res: Target, ctx: KindContext): Promise<undefined> {
+  const { status, env } = ctx;
+  const secretName = res.spec.target.secretName;
+  if (!ctx.secret.exists || !ctx.secret.owned || !status.secretHMAC || !templateChanged(res, ctx.target.secret?.metadata?.annotations)) return undefined;
+  const stored = await readStateSecret(env.client, res.metadata.namespace, res.metadata.uid);
+  if (!stored || stored.revision !== (status.revision ?? 0)) {
+    // the next credential is rendered with the new template
+    ctx.log.warn({ secret: secretName, stored: stored?.revision, revision: status.revision }, 'spec.target.template changed and no state Secret holds this revision; the next credential gets the new shape');
+    return undefined;
+  }
+  ctx.secret = readSecretState(await rewrite(res, ctx, stored), res.metadata.uid);
+  const message = `Secret "${secretName}" was written again with the changed spec.target.template from its state Secret (revision ${stored.revision}, no new credential)`;
+  ctx.emit('Normal', 'TemplateApplied', message);
+  ctx.log.info({ secret: secretName, revision: stored.revision }, 'applied a changed target template');
+  return undefined;
 }
 
 /** Suspended: leave the Secret, the provider and Ready as they are. */

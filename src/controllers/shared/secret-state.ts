@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { KubeObject } from '../../runtime/kube-client.js';
 import { secretData } from '../../runtime/secret-writer.js';
 import { claimedBy, writtenData } from './ownership.js';
+import { TEMPLATE_ANNOTATION } from './target-content.js';
 
 export const ANNOTATIONS = {
   expiresAt: 'token-operator.io/expires-at',
@@ -21,6 +22,11 @@ export interface SecretState {
   rotatedAt?: Date;
   /** the keys the operator wrote (token-operator.io/written-keys), only when owned: others' keys are never compared */
   data: Record<string, string>;
+  /**
+   * rendered from spec.target.template (target-content.ts): `data` then holds the templated keys,
+   * not the credential's own fields, which only the state Secret keeps
+   */
+  templated?: boolean;
 }
 
 export function readSecretState(secret: KubeObject | undefined, ownerUid: string): SecretState {
@@ -39,6 +45,7 @@ export function readSecretState(secret: KubeObject | undefined, ownerUid: string
     ...(expiresAt ? { expiresAt } : {}),
     ...(rotatedAt ? { rotatedAt } : {}),
     data: writtenData(secret, secretData(secret)),
+    ...(a[TEMPLATE_ANNOTATION] !== undefined ? { templated: true } : {}),
   };
 }
 

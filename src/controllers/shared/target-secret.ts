@@ -14,7 +14,9 @@ import {
   type TargetDecision,
   type TargetRefusal,
 } from './ownership.js';
+import { ReconcileError } from './failures.js';
 import type { ResourceIndex } from './resource-index.js';
+import { TEMPLATE_INVALID } from './target-content.js';
 
 /**
  * Reads, judges and writes a resource's target Secret under the ownership rules (ownership.ts).
@@ -88,9 +90,19 @@ export async function writeTarget(env: TargetEnv, res: TargetOwner, content: Tar
   const { namespace } = res.metadata;
   const name = res.spec.target.secretName;
   let secret = known ? known.secret : await observeTarget(env, res);
+  let reread = false;
   for (let attempt = 1; ; attempt++) {
     const d = judge(env, res, secret);
     if (d.action === 'Refuse') throw new TargetRefused(d.reason, d.message);
+    if (d.action === 'Update' && !sameType(d.secret, policyOf(res), content.type)) {
+      // the cache may not have seen the Secret deleted yet (what the refusal asks for): look once more
+      if (!reread) {
+        reread = true;
+        secret = await env.client.find(secretPath(namespace, name));
+        continue;
+      }
+      throw typeChanged(d.secret, content.type, name);
+    }
     try {
       const written =
         d.action === 'Create'
@@ -108,6 +120,27 @@ export async function writeTarget(env: TargetEnv, res: TargetOwner, content: Tar
       secret = await env.client.find(secretPath(namespace, name));
     }
   }
+}
+
+/**
+ * A Secret's type is immutable: when spec.target.template asks for another type than the Secret
+ * the operator created has, only deleting it helps (drift repair then creates it again, from the
+ * state Secret, with the new type and no new credential). A merged Secret's type is never the
+ * operator's to set (the API refuses template.type with creationPolicy Merge).
+ */
+const typeOf = (secret: KubeObject) => (secret as { type?: string }).type ?? 'Opaque';
+
+function sameType(secret: KubeObject, policy: CreationPolicy, wanted: string | undefined): boolean {
+  return policy === 'Merge' || typeOf(secret) === (wanted ?? 'Opaque');
+}
+
+function typeChanged(secret: KubeObject, wanted: string | undefined, name: string): ReconcileError {
+  return new ReconcileError(
+    TEMPLATE_INVALID,
+    `Secret "${name}" has type ${typeOf(secret)} and spec.target.template asks for ${wanted ?? 'Opaque'}: a Secret's type cannot change. ` +
+      'Delete the Secret: the operator writes it again from its state Secret, with the new type and no new credential (or set template.type back).',
+    false,
+  );
 }
 
 /**

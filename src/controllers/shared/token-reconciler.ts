@@ -21,6 +21,8 @@ import { DEFAULT_ROLLOUT, rolloutAfterReconcile, type RolloutSettings, type Work
 import { readSecretState, type SecretState } from './secret-state.js';
 import { deleteStateSecret } from './state-secret.js';
 import { judge, observeTarget, releaseTarget } from './target-secret.js';
+import { LivenessTracker, livenessStep } from './liveness.js';
+import type { Liveness } from '../../providers/liveness.js';
 
 export interface CommonStatus {
   observedGeneration?: number;
@@ -118,6 +120,14 @@ export interface TokenKind<R extends AnyResource> {
   /** called when the resource is gone for good (drop caches) */
   forget?(res: R): void;
   /**
+   * Liveness (spec.liveness, liveness.ts): proves at the provider, with its cheapest read, that the
+   * credential in the target Secret still works (`data`: its fields by their default key names,
+   * whatever spec.target.template made of them). Never renews: a check must not spend what it checks.
+   */
+  verify?(res: R, ctx: KindContext, data: Record<string, string>): Promise<Liveness>;
+  /** the interval when spec.liveness.interval is "0" or absent (default 1h) */
+  livenessDefault?: string;
+  /**
    * When a revoke is abandoned (deletion must not hang): what may still be valid at the
    * provider and how a person ends it there. No secret values.
    */
@@ -142,12 +152,15 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
   // status write, a resync) call again after the back-off tier's delay, before Retry-After.
   // In memory only: a restart forgets it, and a spec change clears it like the back-off.
   const retryNotBefore = new Map<string, { until: number; generation: number | undefined }>();
+  // when each credential was last proven alive by this process (a passing check writes nothing)
+  const liveness = new LivenessTracker(env.clock.now().getTime());
   // Without a finalizer (Retain) the resource vanishes without a last reconcile: drop what is held for it here.
   informer.on((event, obj) => {
     if (event !== 'delete') return;
     const gone = obj as unknown as R;
     kind.forget?.(gone);
     retryNotBefore.delete(gone.metadata.uid);
+    liveness.forget(gone.metadata.uid);
     env.metrics.forgetToken(kind.kind, gone.metadata.namespace, gone.metadata.name);
   });
   return async (key: string, log: Logger): Promise<ReconcileResult> => {
@@ -209,6 +222,9 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
       // Before any provider call: a credential that could not be written must not be minted.
       const target = judge(env, res, secretObj);
       outcome = target.action === 'Refuse' ? refusedTarget(target.reason, target.message) : await kind.reconcile(res, ctx);
+      // a new credential is in the Secret: whatever a liveness check found dead was replaced
+      if (ctx.status.revision !== revisionBefore) delete ctx.status.credentialRevokedTime;
+      if (target.action !== 'Refuse') outcome = await livenessStep(kind, liveness, res, ctx, outcome, revisionBefore);
       delete ctx.status.failedAttempts;
       delete ctx.status.lastFailureTime;
       ctx.status.conditions = setCondition(ctx.status.conditions, { type: 'Ready', ...outcome.ready }, now, generation);
@@ -272,6 +288,7 @@ export function tokenReconciler<R extends AnyResource>(kind: TokenKind<R>, infor
     if (released) informer.upsert(released);
     kindDef.forget?.(res);
     retryNotBefore.delete(res.metadata.uid);
+    liveness.forget(res.metadata.uid);
     env.metrics.forgetToken(kindDef.kind, res.metadata.namespace, res.metadata.name);
     return {};
   }

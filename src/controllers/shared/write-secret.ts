@@ -4,11 +4,17 @@ import { LeaseNotHeldError } from '../../runtime/leader-election.js';
 import { crashPoint } from '../../runtime/crash-points.js';
 import { ANNOTATIONS, dataHmac, readSecretState } from './secret-state.js';
 import { writeStateSecret } from './state-secret.js';
+import { ReconcileError } from './failures.js';
+import { targetContent } from './target-content.js';
 import { TargetRefused, writeTarget } from './target-secret.js';
 import type { AnyResource, KindContext } from './token-reconciler.js';
 
 export interface CredentialWrite {
-  /** what the target Secret gets: what a workload needs to call the service */
+  /**
+   * the credential's fields, by the default key names: what a workload needs to call the service.
+   * The target Secret gets them as they are, or rendered by spec.target.template (target-content.ts);
+   * the state Secret keeps them as they are, so every later write can render them again.
+   */
   data: Record<string, string>;
   /**
    * what stays in the operator's state Secret only: anything that can mint new credentials
@@ -54,7 +60,8 @@ function writeFailure(e: unknown): 'transient' | 'refused' | 'fenced-out' {
  * one failed write would lose it. The state Secret goes first: it is the durable copy drift
  * repair rewrites the target from (state-secret.ts), and it holds the private part. The target
  * write follows the ownership rules (target-secret.ts): a refusal is not retried here — the
- * credential is safe in the state Secret. Returns the HMAC of what was written, for status.
+ * credential is safe in the state Secret; so is a template that cannot render it (TemplateInvalid:
+ * the target keeps its last good content). Returns the HMAC of what the target got, for status.
  */
 export async function writeCredential(ctx: KindContext, res: AnyResource, w: CredentialWrite, retry: WriteRetryPolicy = CREDENTIAL_WRITE_RETRY): Promise<string> {
   const { env, log } = ctx;
@@ -77,18 +84,14 @@ export async function writeCredential(ctx: KindContext, res: AnyResource, w: Cre
         w.private,
       );
       crashPoint('write:after-state-secret');
-      const written = await writeTarget(
-        env,
-        res,
-        { data: w.data, annotations, ...(res.spec.target.labels ? { labels: res.spec.target.labels } : {}) },
-        i === 1 ? ctx.target : undefined,
-      );
+      const content = targetContent(res, w.data, annotations);
+      const written = await writeTarget(env, res, content, i === 1 ? ctx.target : undefined);
       ctx.target = { secret: written };
       ctx.secret = readSecretState(written, res.metadata.uid);
-      return dataHmac(env.hmacKey, w.data);
+      return dataHmac(env.hmacKey, content.data);
     } catch (e) {
-      // a refused target is not retried: the credential is safe in the state Secret
-      if (e instanceof TargetRefused) throw e;
+      // a refused target or a template that cannot render is not retried: the credential is safe in the state Secret
+      if (e instanceof TargetRefused || e instanceof ReconcileError) throw e;
       const failure = writeFailure(e);
       const elapsedMs = env.clock.now().getTime() - started;
       if (failure === 'fenced-out' || (failure === 'refused' ? i >= retry.refusedAttempts : elapsedMs >= retry.transientBudgetMs)) throw e;

@@ -11,6 +11,8 @@ import {
   rotateDdsTokens,
 } from './dds-api.js';
 import { type ShareAccess, verifyShareAccess } from './delta-sharing.js';
+import { listedLiveness, shareLiveness } from './liveness.js';
+import { unknownFrom, type Liveness } from '../liveness.js';
 import { type TokenRateLimiter, createTokenRateLimiter } from './token-rate-limiter.js';
 import { type ZDirectCredentials, createZDirectTokenClient } from './zdirect-token.js';
 
@@ -57,6 +59,10 @@ export interface DdsProvider {
   activate(activationLink: string, allowInsecureHttp?: boolean): Promise<DeltaSharingProfile>;
   /** GET {endpoint}/shares with the profile's bearer token. */
   verify(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>, allowInsecureHttp?: boolean): Promise<ShareAccess>;
+  /** Liveness: does the Delta Sharing server still accept the profile's bearer token (GET {endpoint}/shares)? */
+  shareLiveness(profile: Pick<DeltaSharingProfile, 'endpoint' | 'bearerToken'>, allowInsecureHttp?: boolean): Promise<Liveness>;
+  /** Liveness without the sharing server: is the token still listed ACTIVE or ROTATED by GET /dds-tokens? */
+  listedLiveness(account: DdsAccount, tokenId: string | undefined): Promise<Liveness>;
 }
 
 export interface DdsProviderOptions {
@@ -147,5 +153,13 @@ export function createDdsProvider(opts: DdsProviderOptions): DdsProvider {
     revokeAll: (account) => withDds(account, revokeAllDdsTokens),
     activate: (activationLink, allowInsecureHttp) => downloadProfile({ ...plain, http: withInsecureHttpConsent(opts.http, allowInsecureHttp) }, activationLink),
     verify: (profile, allowInsecureHttp) => verifyShareAccess({ ...plain, http: withInsecureHttpConsent(opts.http, allowInsecureHttp) }, profile),
+    shareLiveness: (profile, allowInsecureHttp) => shareLiveness({ ...plain, http: withInsecureHttpConsent(opts.http, allowInsecureHttp) }, profile),
+    async listedLiveness(account, tokenId) {
+      try {
+        return listedLiveness(await withDds(account, listDdsTokens), tokenId, clock.now());
+      } catch (e) {
+        return unknownFrom(e);
+      }
+    },
   };
 }

@@ -4,6 +4,8 @@ import { systemClock, type Clock } from '../../schedule/clock.js';
 import { GNAP_PROVIDER, gnapFailure, hostOf, readErrorBody, scrubberFor, secretsOfManageUrl } from './errors.js';
 import { GnapRotateResponseSchema, type GnapAccessItem } from './schema.js';
 import { createSignerCache, type GnapClientIdentity } from './signer.js';
+import { createGnapLiveness } from './liveness.js';
+import { unknown, unknownFrom, type Liveness } from '../liveness.js';
 
 /**
  * GNAP token management for Interledger Open Payments: rotate (`POST {manage}`) and
@@ -55,9 +57,20 @@ export interface RotatedGnapToken {
 
 export type GnapRevokeOutcome = 'revoked' | 'already-gone';
 
+export interface GnapLivenessCheck extends GnapClientIdentity {
+  /** the current access token value */
+  accessToken: string;
+  /** the grant's access rights, as the last rotation returned them (the target Secret's `access`) */
+  access: GnapAccessItem[];
+  /** the resource's consent to plain http */
+  allowInsecureHttp?: boolean;
+}
+
 export interface GnapProvider {
   rotate(req: GnapTokenRef): Promise<RotatedGnapToken>;
   revoke(req: GnapRevokeRequest): Promise<GnapRevokeOutcome>;
+  /** Liveness without rotating: a read-only, signed call with the token at the resource server (liveness.ts). */
+  verify(req: GnapLivenessCheck): Promise<Liveness>;
 }
 
 export interface GnapProviderOptions {
@@ -77,6 +90,7 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const http = opts.http ?? fetchHttpClient({ timeoutMs });
   const signers = createSignerCache();
+  const liveness = createGnapLiveness({ http, clock, timeoutMs, allowInsecureHttp: opts.allowInsecureHttp === true, ...(opts.observe ? { observe: opts.observe } : {}) });
 
   async function call(name: 'rotate' | 'revoke', method: 'POST' | 'DELETE', req: GnapTokenRef) {
     const target = checkRequest(req, name, opts.allowInsecureHttp === true);
@@ -132,6 +146,21 @@ export function createGnapProvider(opts: GnapProviderOptions = {}): GnapProvider
       if (res.status >= 200 && res.status < 300) return 'revoked';
       if (req.mayAlreadyBeRevoked && isAlreadyGone(res.status, res.text)) return 'already-gone';
       throw gnapFailure(res, ctx);
+    },
+
+    async verify(req) {
+      try {
+        if (!req.accessToken || !req.keyId || !URL.canParse(req.walletAddressUrl)) return unknown('liveness: access token, key id or wallet address missing');
+        return await liveness({
+          accessToken: req.accessToken,
+          walletAddressUrl: req.walletAddressUrl,
+          access: req.access,
+          sign: signers.signerFor(req, 'liveness'),
+          ...(req.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+        });
+      } catch (e) {
+        return unknownFrom(e);
+      }
     },
   };
 }

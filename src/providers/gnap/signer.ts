@@ -16,11 +16,11 @@ export interface SignedRequest {
 }
 
 /**
- * Signs one management request (no body) the way the official SDK does
+ * Signs one request without a body (token management, a resource-server probe) the way the official SDK does
  * (open-payments `signRequest` → http-signature-utils `createHeaders`): components
  * `@method`, `@target-uri`, `authorization`; params `keyid`, `created`; label `sig1`.
  */
-export type GnapSigner = (req: { method: 'POST' | 'DELETE'; url: string; accessToken: string }) => Promise<SignedRequest>;
+export type GnapSigner = (req: { method: 'GET' | 'POST' | 'DELETE'; url: string; accessToken: string }) => Promise<SignedRequest>;
 
 export interface SignerCache {
   signerFor(identity: GnapClientIdentity, call: string): GnapSigner;

@@ -17,6 +17,8 @@ import { sharedDiscoveryCache, type DiscoveryCache } from './discovery.js';
 import { OidcError, PROVIDER, toOidcError } from './errors.js';
 import { fetchVia } from './fetch.js';
 import { JwtExpirySchema, TokenResponseSchema } from './schemas.js';
+import { accessTokenLiveness } from './liveness.js';
+import { unknownFrom, type Liveness } from '../liveness.js';
 
 /**
  * OAuth2/OIDC refresh-token grant and RFC 7009 revocation, for tokens a person generated
@@ -92,6 +94,11 @@ export interface OidcProvider {
   refresh(req: RefreshRequest): Promise<RefreshedTokens>;
   /** Revokes a refresh token. Idempotent: an already invalid token counts as revoked. */
   revoke(refreshToken: string): Promise<void>;
+  /**
+   * Liveness of an access token this client holds, without a refresh (which would spend the
+   * refresh token): introspection with the client secret, else userinfo (liveness.ts).
+   */
+  verify(accessToken: string): Promise<Liveness>;
 }
 
 export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
@@ -189,6 +196,30 @@ export function createOidcProvider(opts: OidcProviderOptions): OidcProvider {
         throw toOidcError(e, 'revoke', nowMs());
       }
     },
+
+    async verify(accessToken) {
+      let metadata: ServerMetadata;
+      try {
+        metadata = await serverMetadata();
+      } catch (e) {
+        return unknownFrom(toOidcError(e, 'discover', nowMs()));
+      }
+      return accessTokenLiveness(
+        {
+          http,
+          clientId: opts.clientId,
+          ...(opts.clientSecret !== undefined ? { clientSecret: opts.clientSecret } : {}),
+          ...(opts.clientAuthMethod ? { clientAuthMethod: opts.clientAuthMethod } : {}),
+          ...(opts.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+          ...(opts.observe ? { observe: opts.observe } : {}),
+        },
+        {
+          ...(metadata.userinfo_endpoint ? { userinfo: metadata.userinfo_endpoint } : {}),
+          ...(metadata.introspection_endpoint ? { introspection: metadata.introspection_endpoint } : {}),
+        },
+        accessToken,
+      );
+    },
   };
 }
 
@@ -201,11 +232,11 @@ function clientAuth(opts: OidcProviderOptions): ClientAuth {
 
 function explicitMetadata(tokenUrl: string, opts: OidcProviderOptions): ServerMetadata {
   const token = parseUrl(tokenUrl, 'tokenUrl');
-  const revocation = opts.revocationUrl
-    ? parseUrl(opts.revocationUrl, 'revocationUrl').href
-    : token.pathname.endsWith('/token')
-      ? new URL(token.pathname.replace(/\/token$/, '/revoke'), token).href
-      : undefined;
+  const sibling = (name: string) => (token.pathname.endsWith('/token') ? new URL(token.pathname.replace(/\/token$/, name), token).href : undefined);
+  const revocation = opts.revocationUrl ? parseUrl(opts.revocationUrl, 'revocationUrl').href : sibling('/revoke');
+  // liveness checks (liveness.ts): Keycloak's layout beside the token endpoint
+  const userinfo = sibling('/userinfo');
+  const introspection = sibling('/token/introspect');
   // `issuer` is required by openid-client but only checked against ID tokens, which
   // refresh() drops; Keycloak's issuer is the token URL minus /protocol/openid-connect/token
   const issuer = opts.issuerUrl ?? token.href.replace(/\/protocol\/openid-connect\/token$/, '');
@@ -213,6 +244,8 @@ function explicitMetadata(tokenUrl: string, opts: OidcProviderOptions): ServerMe
     issuer,
     token_endpoint: token.href,
     ...(revocation ? { revocation_endpoint: revocation } : {}),
+    ...(userinfo ? { userinfo_endpoint: userinfo } : {}),
+    ...(introspection ? { introspection_endpoint: introspection } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../../schedule/clock.js';
  * keeping secrets in a cache key.
  *
  * The issuer URL is a namespace user's input, so the cache is bounded: it keeps only the fields
- * the operator uses (issuer, token and revocation endpoints, each a URL of bounded length), at
+ * the operator uses (issuer, token, revocation, userinfo and introspection endpoints, each a URL of bounded length), at
  * most `maxEntries` issuers and `maxBytes` in all, evicting the least recently used.
  */
 export interface DiscoveryCache {
@@ -32,12 +32,14 @@ const DEFAULT_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_MAX_ISSUERS = 1024;
 export const DEFAULT_MAX_DISCOVERY_BYTES = 2 * 1024 * 1024;
 
-/** The metadata fields refresh and revoke use; everything else a document carries is dropped. */
+/** The metadata fields refresh, revoke and the liveness check use; everything else a document carries is dropped. */
 export function usedMetadata(m: ServerMetadata): ServerMetadata {
   return {
     issuer: m.issuer,
     ...(typeof m.token_endpoint === 'string' ? { token_endpoint: m.token_endpoint } : {}),
     ...(typeof m.revocation_endpoint === 'string' ? { revocation_endpoint: m.revocation_endpoint } : {}),
+    ...(typeof m.userinfo_endpoint === 'string' ? { userinfo_endpoint: m.userinfo_endpoint } : {}),
+    ...(typeof m.introspection_endpoint === 'string' ? { introspection_endpoint: m.introspection_endpoint } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
 export { createPrivicoreProvider } from './provider.js';
 export type { PrivicoreProvider, PrivicoreProviderOptions, TokenizeInput } from './provider.js';
 export { AuthorizationCache, profileKey } from './authorization-cache.js';
+export { DataTokenListings } from './liveness.js';
 export type { AuthorizationCacheOptions, ProfileKey, ProfileSession } from './authorization-cache.js';
 export { commandIdFrom, readCommandStatus } from './commands.js';
 export type { CommandOutcome, CommandState, CommandStatus } from './commands.js';

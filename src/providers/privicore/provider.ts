@@ -16,6 +16,8 @@ import {
 import * as dataTokens from './data-tokens.js';
 import * as profile from './profile.js';
 import type { DataTokenList, ProfileAuthorization, TemporaryToken } from './schemas.js';
+import { authorizationLiveness, DataTokenListings } from './liveness.js';
+import type { Liveness } from '../liveness.js';
 
 export interface PrivicoreProviderOptions {
   http: HttpClient;
@@ -29,6 +31,8 @@ export interface PrivicoreProviderOptions {
    * authorization; without it the provider keeps its own.
    */
   authorizations?: AuthorizationCache;
+  /** ONE per process too: liveness checks of a profile's tokens share its listing */
+  listings?: DataTokenListings;
   /** ttl asked for on reauthorize (`spec.privicore.authorizationTtl`); default: the lifetime the last one had */
   authorizationTtlSeconds?: number;
   /** how long an unfilled reservation lives; default 300 s = the documented 5 minutes */
@@ -65,6 +69,16 @@ export interface PrivicoreProvider {
   authorization(): Promise<ProfileAuthorization>;
   /** revokes the cached authorization at Privicore and forgets it */
   revokeAuthorization(): Promise<void>;
+  /**
+   * Liveness of the authorization held for the profile (token-expiry endpoint); a refused one is
+   * replaced by a fresh login (`relogged`). Nothing held yet: alive, nothing to check.
+   */
+  authorizationLiveness(): Promise<{ liveness: Liveness; relogged: boolean }>;
+  /**
+   * Liveness of a data token: still listed for the profile? One listing serves every check of
+   * the profile's tokens within `maxAgeMs` of it (liveness.ts).
+   */
+  dataTokenLiveness(token: string, writtenAt: Date | undefined, maxAgeMs: number): Promise<Liveness>;
 
   // Building blocks, each authorized through the shared cache (profile calls take the token).
   authenticate(username: string, password: string): Promise<ProfileAuthorization>;
@@ -87,6 +101,7 @@ export function createPrivicoreProvider(opts: PrivicoreProviderOptions): Privico
   const apiUrl = normalizeApiUrl(opts.apiUrl ?? DEFAULT_API_URL);
   const { username, password } = opts.profile;
   const cache = opts.authorizations ?? new AuthorizationCache({ clock: opts.clock });
+  const listings = opts.listings ?? new DataTokenListings({ clock: opts.clock });
   const key = profileKey(apiUrl, username, password);
   const ttlUnit = opts.reservationTtlUnit ?? 'minutes';
   const reservationTtlSeconds = opts.reservationTtlSeconds ?? 300;
@@ -151,6 +166,20 @@ export function createPrivicoreProvider(opts: PrivicoreProviderOptions): Privico
       const current = cache.take(key);
       if (current) await profile.revoke(ctx, current.authorizationToken);
     },
+
+    async authorizationLiveness() {
+      const held = cache.peek(key);
+      if (!held) return { liveness: { state: 'alive' }, relogged: false };
+      return authorizationLiveness(
+        () => profile.retrieveExpiry(ctx, held.authorizationToken),
+        () => {
+          cache.invalidate(key, held.authorizationToken);
+          return cache.get(session);
+        },
+      );
+    },
+
+    dataTokenLiveness: (token, writtenAt, maxAgeMs) => listings.liveness(key.key, token, writtenAt, maxAgeMs, (page, perPage) => provider.listDataTokens(page, perPage)),
 
     authenticate: (user, pass) => profile.authenticate(ctx, user, pass),
     reauthorize: (token, ttlSeconds) => profile.reauthorize(ctx, token, ttlSeconds),

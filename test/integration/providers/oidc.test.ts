@@ -15,6 +15,7 @@ import {
 } from '../../../src/providers/oidc/index.js';
 import { ManualClock } from '../../../src/schedule/clock.js';
 import {
+  endUserSessions,
   introspect,
   keycloakAvailable,
   provisionRealm,
@@ -328,6 +329,26 @@ describe.skipIf(skip !== undefined)(`oidc provider against Keycloak${skip ? ` (s
     } finally {
       await short.delete();
     }
+  });
+
+  it('liveness without a refresh: alive, then revoked once an admin ends the session (userinfo for the public client, introspection for the confidential one)', async () => {
+    const pub = await seed(realm);
+    const conf = await seed(realm, { client: 'confidential' });
+    const p = publicClient();
+    const c = confidentialClient();
+    expect(await p.verify(pub.accessToken)).toEqual({ state: 'alive' });
+    expect(await c.verify(conf.accessToken)).toEqual({ state: 'alive' });
+    // the checks spent nothing: the refresh tokens still work afterwards
+    expect((await introspect(realm, pub.refreshToken)).active).toBe(true);
+
+    await endUserSessions(realm);
+    const p2 = await p.verify(pub.accessToken);
+    const c2 = await c.verify(conf.accessToken);
+    expect(p2).toMatchObject({ state: 'revoked', said: expect.stringContaining('userinfo: HTTP 4xx (invalid_token') });
+    expect(c2).toMatchObject({ state: 'revoked', said: expect.stringContaining('introspect') });
+    for (const r of [p2, c2]) for (const secret of secrets) expect(JSON.stringify(r)).not.toContain(secret);
+    // and the refresh grant agrees: the chain is dead, a person must issue a new token
+    await refused(p.refresh({ refreshToken: pub.refreshToken }), { kind: 'Unauthorized', code: 'invalid_grant' });
   });
 });
 

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../../../src/schedule/clock.js';
 import { type SimAddress, simUrl } from '../address.js';
 import { DdsFaults, FaultRequest, type SimFault } from './faults.js';
@@ -11,7 +12,9 @@ import { DdsSimState, type RequestLogEntry, type SimSettings } from './state.js'
  * A faithful HTTP stand-in for Zalando DDS + zDirect auth + Databricks activation + a
  * Delta Sharing server (../../../../shared/research/providers.md §1.10), in one process.
  * Tests drive it over HTTP and inspect `state`; people run it with main.ts and use
- * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`.
+ * `GET /_sim/state`, `POST /_sim/faults` and `DELETE /_sim/faults`, and `POST /_sim/revoke-all`
+ * (`{"clientId"}` or empty: every account; `"status"`: only ACTIVE or ROTATED tokens) to revoke
+ * tokens out of band, as another tool would.
  */
 
 export interface DdsSimulatorOptions extends SimAddress {
@@ -38,6 +41,7 @@ export interface DdsSimulator {
 export const DEMO_CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' } as const;
 
 const MAX_REQUEST_BYTES = 64 * 1024;
+const RevokeAllRequest = z.object({ clientId: z.string().optional(), status: z.enum(['ACTIVE', 'ROTATED']).optional() });
 
 export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise<DdsSimulator> {
   const clock = opts.clock ?? systemClock;
@@ -106,7 +110,17 @@ export async function startDdsSimulator(opts: DdsSimulatorOptions = {}): Promise
       faults.clear();
       return { status: 204 };
     }
-    return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults');
+    if (path === '/_sim/revoke-all' && method === 'POST') {
+      // out of band: what another tool's PATCH /dds-tokens with 0 does (body {"clientId"}, or every account)
+      let req: z.infer<typeof RevokeAllRequest>;
+      try {
+        req = RevokeAllRequest.parse(body.trim() === '' ? {} : JSON.parse(body));
+      } catch {
+        return problem(400, 'Bad Request', 'body: {"clientId": "<zDirect client id>", "status": "ACTIVE"|"ROTATED"} (each optional)');
+      }
+      return json(200, { revoked: state.revokeOutOfBand(req.clientId, req.status) });
+    }
+    return problem(404, 'Not Found', 'admin routes: GET /_sim/state, POST|DELETE /_sim/faults, POST /_sim/revoke-all');
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {

@@ -174,6 +174,24 @@ export class DdsSimState {
     return this.live(account);
   }
 
+  /**
+   * Revokes every valid token of an account (or of every account), the way another tool's
+   * PATCH 0 does: not counted in patchZeroCalls, which counts the operator's. With `status`,
+   * only the tokens in that state (the sharing server dropping the ACTIVE one while the ROTATED
+   * one lives on). Returns how many.
+   */
+  revokeOutOfBand(account?: string, status?: TokenStatus): number {
+    const t = this.now();
+    let n = 0;
+    for (const k of this.tokens) {
+      if ((account !== undefined && k.account !== account) || k.revoked || k.expiresAt <= t) continue;
+      if (status !== undefined && k.status !== status) continue;
+      k.revoked = true;
+      n += 1;
+    }
+    return n;
+  }
+
   private newToken(account: string): SimDdsToken {
     const t = this.now();
     const token: SimDdsToken = {

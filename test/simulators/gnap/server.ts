@@ -12,8 +12,15 @@
  *   Like Rafiki, the `Authorization: GNAP …` value is not compared with the token.
  * - `GET /resource` is a protected resource: 200 for `Authorization: GNAP <live value>`,
  *   401 otherwise. (No signature needed: consumers in tests only prove the token works.)
+ * - `GET /incoming-payments` and `GET /outgoing-payments` (`?wallet-address=…`) are the resource
+ *   server's list routes, checked in Rafiki's order (backend open_payments/auth/middleware.ts):
+ *   the token is introspected first (revoked or expired → 403 "Inactive Token"; active but its
+ *   grant may not list there → 403 "Insufficient Grant"), then the signature (→ 401), then an
+ *   empty page. The operator's liveness check reads them.
  * - `GET /<wallet>` and `GET /<wallet>/jwks.json` serve registered client wallets.
- * - `/_sim/*` is an admin API for people running it by hand (see main.ts).
+ * - `/_sim/*` is an admin API for people running it by hand (see main.ts); `POST /_sim/revoke`
+ *   (`{"walletAddressUrl"}`, `{"grantId"}` or empty: every token) revokes tokens out of band,
+ *   as the resource owner ending a grant would.
  *
  * Failure injection applies to `/token/*` only; see GnapFault.
  */
@@ -128,6 +135,8 @@ export interface GnapSimulator {
   manageUrlOf(managementId: string): string;
   /** unrevoked and unexpired, by the simulator's clock */
   isLive(token: SimToken): boolean;
+  /** revokes every unrevoked token (of one client wallet or grant, if given) out of band; returns how many */
+  revokeTokens(filter?: { walletAddressUrl?: string; grantId?: string }): number;
 }
 
 interface Reply {
@@ -304,6 +313,52 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
     return undefined;
   }
 
+  function revokeTokens(filter: { walletAddressUrl?: string; grantId?: string } = {}): number {
+    let n = 0;
+    for (const t of state.tokens.values()) {
+      if (t.revokedAtMs !== undefined) continue;
+      if (filter.grantId !== undefined && t.grantId !== filter.grantId) continue;
+      if (filter.walletAddressUrl !== undefined && state.grants.get(t.grantId)?.client !== filter.walletAddressUrl) continue;
+      t.revokedAtMs = clock.now().getTime();
+      n += 1;
+    }
+    return n;
+  }
+
+  /** The resource server's list routes, in Rafiki's order: introspection, access, signature. */
+  async function serveList(req: IncomingMessage, pathname: string, query: URLSearchParams): Promise<Reply> {
+    const rsError = (status: number, description: string, headers: Record<string, string> = {}): Reply => ({
+      status,
+      headers,
+      body: { error: { code: String(status), description } },
+    });
+    const header = req.headers.authorization ?? '';
+    const parts = header.split(' ');
+    if (parts.length !== 2 || parts[0] !== 'GNAP') return rsError(401, 'Missing or invalid authorization header value');
+    const wallet = query.get('wallet-address');
+    if (!wallet) return rsError(400, 'wallet-address is required');
+    const challenge = { 'www-authenticate': `GNAP as_uri=${url}` };
+    const token = [...state.tokens.values()].find((t) => t.value === parts[1]);
+    const grant = token && isLive(token) ? state.grants.get(token.grantId) : undefined;
+    if (!token || !grant) return rsError(403, 'Inactive Token', challenge);
+    const type = pathname === '/incoming-payments' ? 'incoming-payment' : 'outgoing-payment';
+    const allowed = grant.access.some(
+      (a) => a.type === type && (a.actions as string[]).some((x) => x === 'list' || x === 'list-all') && (!('identifier' in a) || !a.identifier || a.identifier === wallet),
+    );
+    if (!allowed) return rsError(403, 'Insufficient Grant', challenge);
+    const requestLike: RequestLike = { method: 'GET', url: `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`, headers: flatHeaders(req) };
+    const keyId = validateSignatureHeaders(requestLike) ? getKeyId(String(requestLike.headers['signature-input'])) : undefined;
+    const jwk = keyId ? state.clients.get(grant.client)?.find((k) => k.kid === keyId) : undefined;
+    let ok = false;
+    try {
+      ok = jwk !== undefined && (await validateSignature(jwk, requestLike));
+    } catch {
+      ok = false;
+    }
+    if (!ok) return rsError(401, 'Signature validation error', challenge);
+    return { status: 200, body: { pagination: { hasPreviousPage: false, hasNextPage: false }, result: [] } };
+  }
+
   function serveResource(req: IncomingMessage): Reply {
     const header = req.headers.authorization ?? '';
     const value = header.startsWith('GNAP ') ? header.slice(5) : undefined;
@@ -342,6 +397,7 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
     walletAddressUrl: z.string().optional(),
     access: z.array(z.record(z.string(), z.unknown())).optional(),
   });
+  const RevokeBody = z.object({ walletAddressUrl: z.string().optional(), grantId: z.string().optional() });
   const KeyBody = z.object({
     walletAddressUrl: z.url(),
     jwk: z.object({ kid: z.string(), x: z.string() }).loose(),
@@ -367,6 +423,13 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
         );
         return { status: 201, body: issued };
       }
+      if (method === 'POST' && pathname === '/_sim/revoke') {
+        const b = RevokeBody.parse(json());
+        return {
+          status: 200,
+          body: { revoked: revokeTokens({ ...(b.walletAddressUrl !== undefined ? { walletAddressUrl: b.walletAddressUrl } : {}), ...(b.grantId !== undefined ? { grantId: b.grantId } : {}) }) },
+        };
+      }
       if (method === 'POST' && pathname === '/_sim/keys') {
         const b = KeyBody.parse(json());
         registerClientKey(b.walletAddressUrl, { alg: 'EdDSA', kty: 'OKP', crv: 'Ed25519', ...b.jwk } as JWK);
@@ -380,9 +443,10 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
 
   async function route(req: IncomingMessage, body: string): Promise<{ reply: Reply | 'hang'; fault?: GnapFault }> {
     const method = req.method ?? 'GET';
-    const { pathname } = new URL(req.url ?? '/', 'http://sim');
+    const { pathname, searchParams } = new URL(req.url ?? '/', 'http://sim');
     if (pathname.startsWith('/_sim/')) return { reply: admin(method, pathname, body) };
     if (pathname === '/resource' && method === 'GET') return { reply: serveResource(req) };
+    if ((pathname === '/incoming-payments' || pathname === '/outgoing-payments') && method === 'GET') return { reply: await serveList(req, pathname, searchParams) };
     const tokenRoute = /^\/token\/([^/]+)$/.exec(pathname);
     if (tokenRoute && (method === 'POST' || method === 'DELETE')) {
       const fault = takeFault();
@@ -442,6 +506,7 @@ export async function startGnapSimulator(opts: GnapSimulatorOptions = {}): Promi
     walletAddressUrl: (name) => `${url}/${name}`,
     manageUrlOf,
     isLive,
+    revokeTokens,
     close: async () => {
       for (const t of hangs) clearTimeout(t);
       hangs.clear();

@@ -35,7 +35,10 @@ import {
  * "server" is `/download?auth=…` on this same listener and returns the stored payload
  * in base64. The stream-server upload path is not simulated (exchange covers uploads).
  *
- * Admin: `GET /_sim/state`, `POST /_sim/faults`, `POST /_sim/settings`, `POST /_sim/profiles`.
+ * Admin: `GET /_sim/state`, `POST /_sim/faults`, `POST /_sim/settings`, `POST /_sim/profiles`, and
+ * out-of-band actions a person (or another tool) might take: `POST /_sim/data-tokens/delete`
+ * (`{"token"}`) deletes a data token, `POST /_sim/authorizations/revoke` (`{"username"}` or
+ * empty: every profile) revokes authorization tokens.
  */
 
 export interface PrivicoreSimulatorOptions extends SimAddress {
@@ -57,6 +60,10 @@ export interface PrivicoreSimulator {
   /** mutate to inject failures (also `POST /_sim/faults`) */
   faults: SimFaults;
   addProfile(username: string, password: string): void;
+  /** deletes a data token out of band; false when there was none */
+  deleteDataToken(token: string): boolean;
+  /** revokes every live authorization (of one profile, if given) out of band; returns how many */
+  revokeAuthorizations(username?: string): number;
 }
 
 interface SimRequest {
@@ -482,6 +489,15 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
       Object.assign(settings, pick(input, Object.keys(settings)));
       return json(200, settings);
     }
+    if (method === 'POST' && path === '/_sim/data-tokens/delete') {
+      const token = input?.['token'];
+      if (typeof token !== 'string') return paramError('token', 'token is required');
+      return state.dataTokens.delete(token) ? json(200, { deleted: 1 }) : notFound();
+    }
+    if (method === 'POST' && path === '/_sim/authorizations/revoke') {
+      const username = input?.['username'];
+      return json(200, { revoked: revokeAuthorizations(typeof username === 'string' ? username : undefined) });
+    }
     if (method === 'POST' && path === '/_sim/profiles') {
       const username = input?.['username'];
       const password = input?.['password'];
@@ -491,6 +507,16 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
     }
     return undefined;
   };
+
+  function revokeAuthorizations(username?: string): number {
+    let n = 0;
+    for (const auth of state.authorizations.values()) {
+      if (auth.revoked || (username !== undefined && auth.username !== username)) continue;
+      auth.revoked = true;
+      n += 1;
+    }
+    return n;
+  }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -583,6 +609,8 @@ export async function startPrivicoreSimulator(opts: PrivicoreSimulatorOptions = 
     addProfile: (username, password) => {
       addProfile(state, username, password);
     },
+    deleteDataToken: (token) => state.dataTokens.delete(token),
+    revokeAuthorizations,
     close: async () => {
       for (const timer of hung) clearTimeout(timer);
       hung.clear();

@@ -103,6 +103,20 @@ describe('planAccessToken: a refused credential', () => {
   });
 });
 
+describe('planAccessToken: a credential found dead by a liveness check', () => {
+  const dead = (s: AccessTokenStatus): AccessTokenStatus => ({ ...s, credentialRevokedTime: at(-MIN) });
+
+  it('refreshes (oidc) or rotates (gnap) at once: a refusal then waits for a person as usual', () => {
+    expect(planAccessToken(at_(OIDC, dead(oidcLive)), oidcSecret, NOW)).toEqual({ action: 'Refresh', grantType: 'oidc', reason: 'CredentialRevoked', recovering: false });
+    expect(planAccessToken(at_(GNAP, dead(gnapLive)), gnapSecret, NOW)).toMatchObject({ action: 'Refresh', grantType: 'gnap', reason: 'CredentialRevoked' });
+    expect(planAccessToken(at_(OIDC, { ...dead(oidcLive), credentialRefused: 'SessionNotActive' }), oidcSecret, NOW)).toEqual({ action: 'AwaitNewSeed', refusal: 'SessionNotActive' });
+  });
+
+  it('a crash recovery comes first (present the same credential once more)', () => {
+    expect(planAccessToken(at_(OIDC, { ...dead(oidcLive), pendingRefreshSince: at(-MIN) }), oidcSecret, NOW)).toMatchObject({ reason: 'Recover', recovering: true });
+  });
+});
+
 describe('planAccessToken: crash recovery', () => {
   it('Refresh Recover (recovering) while the crash marker is set: a call was sent, its answer never stored', () => {
     const s = { ...oidcLive, pendingRefreshSince: at(-MIN) };

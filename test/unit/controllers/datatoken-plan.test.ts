@@ -91,6 +91,20 @@ describe('planDataToken: source mode', () => {
   });
 });
 
+describe('planDataToken: a data token found deleted by a liveness check', () => {
+  const dead = { ...issued, credentialRevokedTime: NOW.toISOString() };
+
+  it('exchanges the source again (not a write-back of the deleted token)', () => {
+    expect(planDataToken(dt(SOURCE, dead), sourceSecret, HMAC, NOW)).toEqual({ action: 'Tokenize', reason: 'CredentialRevoked' });
+    expect(planDataToken(dt(SOURCE, dead), none, HMAC, NOW)).toEqual({ action: 'Tokenize', reason: 'CredentialRevoked' });
+  });
+
+  it('a changed source is still SourceChanged; tokenRef mode resolves again', () => {
+    expect(planDataToken(dt(SOURCE, dead), sourceSecret, 'hmac-sha256:other', NOW)).toMatchObject({ reason: 'SourceChanged' });
+    expect(planDataToken(dt(TOKEN_REF, { ...resolved, credentialRevokedTime: NOW.toISOString() }), dataSecret, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'CredentialRevoked' });
+  });
+});
+
 describe('planDataToken: tokenRef mode', () => {
   it('Resolve FirstIssue when nothing was downloaded yet', () => {
     expect(planDataToken(dt(TOKEN_REF), none, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'FirstIssue' });
@@ -146,5 +160,34 @@ describe('nextRefreshTime', () => {
   it('waits for the next cron slot when a window is set', () => {
     const res = dt({ ...TOKEN_REF, refreshInterval: '1h', rotation: { schedule: '0 3 * * *', jitterPercent: 0 } });
     expect(nextRefreshTime(res, last, 1)).toEqual(new Date('2026-11-24T03:00:00Z'));
+  });
+});
+
+describe('planDataToken: a Secret shaped by spec.target.template', () => {
+  // its keys are the template's: the token id the operator wrote beside them says which token it holds
+  const templated = (tokenId: string, data: Record<string, string> = { REPORT_TOKEN: 'whatever the template made' }): SecretState => ({
+    exists: true,
+    owned: true,
+    revision: 1,
+    tokenId,
+    data,
+    templated: true,
+  });
+
+  it('source mode: the current token, without a data_token key, is no reason to restore (steady state)', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated(TOKEN), HMAC, NOW)).toEqual({ action: 'Wait' });
+  });
+
+  it('source mode: a templated key named data_token is the template\'s, not the token', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated(TOKEN, { data_token: TOKEN.toUpperCase() }), HMAC, NOW)).toEqual({ action: 'Wait' });
+  });
+
+  it('source mode: a Secret holding another token is restored, templated or not', () => {
+    expect(planDataToken(dt(SOURCE, issued), templated('dtk-old'), HMAC, NOW)).toEqual({ action: 'RestoreSecret', reason: 'SecretLost' });
+  });
+
+  it('tokenRef mode: no data key is no reason to download again; a missing Secret still is', () => {
+    expect(planDataToken(dt(TOKEN_REF, resolved), templated(TOKEN), HMAC, NOW)).toMatchObject({ action: 'Wait' });
+    expect(planDataToken(dt(TOKEN_REF, resolved), none, HMAC, NOW)).toEqual({ action: 'Resolve', reason: 'SecretLost' });
   });
 });

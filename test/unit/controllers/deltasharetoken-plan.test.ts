@@ -194,6 +194,24 @@ describe('planDeltaShareToken', () => {
     });
   });
 
+  describe('a credential found dead by a liveness check', () => {
+    const dead: DeltaShareTokenStatus = { ...ISSUED, credentialRevokedTime: '2026-12-01T00:00:00.000Z' };
+
+    it('rotates at once, long before the rotation is due', () => {
+      expect(planDeltaShareToken(res({ status: dead }), OURS, before)).toEqual({ action: 'Issue', reason: 'CredentialRevoked', rotate: true });
+    });
+
+    it('leaves the two-token ceiling to the token list (status is stale after PATCH 0), and takes a rotate request along', () => {
+      const s = { ...dead, rotatedTokenExpirationTime: new Date(due.getTime() + 3_600_000).toISOString() };
+      expect(planDeltaShareToken(res({ status: s, rotate: 'r2' }), OURS, before)).toEqual({ action: 'Issue', reason: 'CredentialRevoked', rotate: true, rotateRequest: 'r2' });
+    });
+
+    it('suspend still wins, and a lost Secret is still SecretLost', () => {
+      expect(planDeltaShareToken(res({ spec: { suspend: true }, status: dead }), OURS, before)).toEqual({ action: 'Suspended' });
+      expect(planDeltaShareToken(res({ status: dead }), NONE, before)).toMatchObject({ action: 'Issue', reason: 'SecretLost' });
+    });
+  });
+
   describe('verification', () => {
     const failed: DeltaShareTokenStatus = {
       ...ISSUED,
