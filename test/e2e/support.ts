@@ -4,7 +4,7 @@ import { connect, createServer as createTcpServer, type AddressInfo } from 'node
 import { inject } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
 import { NODE_IP } from '../cluster/node.js';
-import { startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
+import { SAMPLE_CLIENTS, startDdsSimulator, type DdsSimulator } from '../simulators/dds/server.js';
 import { startGnapSimulator, type GnapSimulator } from '../simulators/gnap/server.js';
 import { startPrivicoreSimulator, type PrivicoreSimulator } from '../simulators/privicore/server.js';
 import { OPERATOR_IMAGE } from './operator.js';
@@ -24,7 +24,8 @@ export interface Simulators {
 
 /** The provider simulators on the node's IP: the operator's pods and the consumer pods call them there. */
 export async function startSimulators(): Promise<Simulators> {
-  const dds = await startDdsSimulator({ host: NODE_IP });
+  // the samples' zDirect apps (deploy/samples names two)
+  const dds = await startDdsSimulator({ host: NODE_IP, clients: SAMPLE_CLIENTS });
   const gnap = await startGnapSimulator({ host: NODE_IP });
   const privicore = await startPrivicoreSimulator({ host: NODE_IP, commandDelayMs: 20 });
   return { dds, gnap, privicore, close: async () => void (await Promise.all([dds.close(), gnap.close(), privicore.close()])) };
