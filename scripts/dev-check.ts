@@ -41,22 +41,29 @@ export async function checkCredential(t: TokenObject, readSecret: ReadSecret): P
   if (!data) return { ...base, accepted: false, detail: `Secret ${t.spec.target.secretName} is missing` };
   switch (t.kind) {
     case 'DeltaShareToken': {
-      const profile = JSON.parse(data['config.share'] ?? '{}') as { endpoint?: string; bearerToken?: string };
-      const code = await status(`${(profile.endpoint ?? '').replace(/\/+$/, '')}/shares?maxResults=1`, { authorization: `Bearer ${profile.bearerToken ?? ''}` });
+      // config.share, or the key a template put the profile under
+      const profile = profileIn(data);
+      if (!profile) return { ...base, accepted: false, detail: 'no Delta Sharing profile in the Secret' };
+      const code = await status(`${profile.endpoint.replace(/\/+$/, '')}/shares?maxResults=1`, { authorization: `Bearer ${profile.bearerToken}` });
       return { ...base, accepted: code === 200, detail: `GET {endpoint}/shares with the profile's bearer token: ${code || 'no answer'}` };
     }
     case 'AccessToken': {
       if (!t.spec.gnap) return { ...base, accepted: undefined, detail: 'no simulator for this provider' };
       const origin = new URL(t.spec.gnap.walletAddressUrl).origin;
-      const code = await status(`${origin}/resource`, { authorization: `GNAP ${data.access_token ?? ''}` });
+      // access_token, or a templated `Authorization` value that carries it
+      const header = data.access_token !== undefined ? `GNAP ${data.access_token}` : Object.values(data).find((v) => v.startsWith('GNAP '));
+      if (!header) return { ...base, accepted: false, detail: 'no access token in the Secret' };
+      const code = await status(`${origin}/resource`, { authorization: header });
       return { ...base, accepted: code === 200, detail: `GET /resource with the access token: ${code || 'no answer'}` };
     }
     case 'DataToken': {
-      if (!t.spec.privicore || data.data_token === undefined) return { ...base, accepted: undefined, detail: 'no data token to look up' };
+      if (!t.spec.privicore) return { ...base, accepted: undefined, detail: 'no simulator for this provider' };
       try {
         const res = await fetch(`${t.spec.privicore.apiUrl.replace(/\/+$/, '')}/_sim/state`, { signal: AbortSignal.timeout(5000) });
         const state = (await res.json()) as { dataTokens?: Array<{ token: string }> };
-        const known = (state.dataTokens ?? []).some((d) => d.token === data.data_token);
+        // data_token, or whichever key a template put it under
+        const values = new Set(Object.values(data));
+        const known = (state.dataTokens ?? []).some((d) => values.has(d.token));
         return { ...base, accepted: known, detail: `the simulator ${known ? 'holds' : 'does not know'} the data token` };
       } catch {
         return { ...base, accepted: false, detail: 'the simulator did not answer' };
@@ -65,6 +72,20 @@ export async function checkCredential(t: TokenObject, readSecret: ReadSecret): P
     default:
       return { ...base, accepted: undefined, detail: 'unknown kind' };
   }
+}
+
+/** the Delta Sharing profile among the Secret's values: `config.share` first, then any JSON value that is one */
+function profileIn(data: Record<string, string>): { endpoint: string; bearerToken: string } | undefined {
+  const values = ['config.share', ...Object.keys(data).filter((k) => k !== 'config.share')].map((k) => data[k]).filter((v) => v !== undefined);
+  for (const v of values) {
+    try {
+      const p = JSON.parse(v) as { endpoint?: unknown; bearerToken?: unknown };
+      if (typeof p.endpoint === 'string' && typeof p.bearerToken === 'string') return { endpoint: p.endpoint, bearerToken: p.bearerToken };
+    } catch {
+      /* not JSON: not a profile */
+    }
+  }
+  return undefined;
 }
 
 export async function checkAll(tokens: TokenObject[], readSecret: ReadSecret): Promise<CredentialCheck[]> {
