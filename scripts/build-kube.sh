@@ -5,9 +5,10 @@
 #   bash scripts/build-kube.sh [component ...]     default: apiserver
 #
 # components: apiserver (our wrapper: embedded etcd + kube-apiserver), kube-controller-manager,
-# kube-scheduler, kubelet, kube-proxy. Each binary is keyed by the hash of the module's sources
-# and of the flags below, so a warm machine skips the build entirely; Go's own build cache
-# (GOCACHE) makes a rebuild after a change take about a minute per binary.
+# kube-scheduler, kubelet, kube-proxy, and cri-reset (ours: removes every pod a CRI runtime holds).
+# Each binary is keyed by the hash of the module's sources and of the flags below, so a warm
+# machine skips the build entirely; Go's own build cache (GOCACHE) makes a rebuild after a
+# change take seconds to a minute per binary (mostly linking).
 #
 # The version is stamped in (-X …/version.gitVersion, from go.mod's k8s.io/kubernetes line):
 # without it every component reports v0.0.0-master and kubectl/helm version checks misread it.
@@ -21,7 +22,7 @@ version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$src/go.mod")
 [[ "$version" =~ ^v([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || { echo "build-kube.sh: no k8s.io/kubernetes version in go.mod" >&2; exit 1; }
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=${BASH_REMATCH[1]} -X $pkg.gitMinor=${BASH_REMATCH[2]} -X $pkg.gitTreeState=clean"
-hash=$( (cat "$src/go.mod" "$src/go.sum" "$src"/*.go; echo "$ldflags") | sha256sum | cut -c1-16)
+hash=$( (cat "$src/go.mod" "$src/go.sum" "$src"/*.go "$src"/*/*.go; echo "$ldflags") | sha256sum | cut -c1-16)
 
 declare -A package=(
   [apiserver]=.
@@ -29,6 +30,7 @@ declare -A package=(
   [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
   [kubelet]=k8s.io/kubernetes/cmd/kubelet
   [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [cri-reset]=./cri-reset
 )
 mkdir -p "$out"
 missing=()

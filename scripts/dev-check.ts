@@ -2,13 +2,11 @@
 // resource's target Secret is presented to the simulator that issued it, the way a consumer
 // would. Used by quickstart.ts and by the test that runs `npm run dev` twice (test/dev/).
 
-import { STATE_KEY, stateSecretName } from '../src/controllers/shared/state-secret.js';
-
 /** One token resource as `kubectl get … -o json` lists it. */
 export interface TokenObject {
   kind: string;
-  metadata: { name: string; namespace: string; uid: string };
-  spec: { target: { secretName: string; template?: unknown }; gnap?: { walletAddressUrl: string }; privicore?: { apiUrl: string } };
+  metadata: { name: string; namespace: string };
+  spec: { target: { secretName: string }; gnap?: { walletAddressUrl: string }; privicore?: { apiUrl: string } };
   status?: { conditions?: Array<{ type: string; status: string; reason: string }> };
 }
 
@@ -39,28 +37,33 @@ const status = async (url: string, headers: Record<string, string>): Promise<num
 export async function checkCredential(t: TokenObject, readSecret: ReadSecret): Promise<CredentialCheck> {
   const ready = t.status?.conditions?.find((c) => c.type === 'Ready');
   const base = { resource: `${t.kind}/${t.metadata.namespace}/${t.metadata.name}`, ready: ready?.status === 'True', readyReason: ready?.reason ?? '' };
-  const target = readSecret(t.metadata.namespace, t.spec.target.secretName);
-  if (!target) return { ...base, accepted: false, detail: `Secret ${t.spec.target.secretName} is missing` };
-  const data = t.spec.target.template ? issuedFields(t, readSecret) : target;
-  if (!data) return { ...base, accepted: false, detail: `the operator's state Secret of ${t.spec.target.secretName} is missing` };
+  const data = readSecret(t.metadata.namespace, t.spec.target.secretName);
+  if (!data) return { ...base, accepted: false, detail: `Secret ${t.spec.target.secretName} is missing` };
   switch (t.kind) {
     case 'DeltaShareToken': {
-      const profile = JSON.parse(data['config.share'] ?? '{}') as { endpoint?: string; bearerToken?: string };
-      const code = await status(`${(profile.endpoint ?? '').replace(/\/+$/, '')}/shares?maxResults=1`, { authorization: `Bearer ${profile.bearerToken ?? ''}` });
+      // config.share, or the key a template put the profile under
+      const profile = profileIn(data);
+      if (!profile) return { ...base, accepted: false, detail: 'no Delta Sharing profile in the Secret' };
+      const code = await status(`${profile.endpoint.replace(/\/+$/, '')}/shares?maxResults=1`, { authorization: `Bearer ${profile.bearerToken}` });
       return { ...base, accepted: code === 200, detail: `GET {endpoint}/shares with the profile's bearer token: ${code || 'no answer'}` };
     }
     case 'AccessToken': {
       if (!t.spec.gnap) return { ...base, accepted: undefined, detail: 'no simulator for this provider' };
       const origin = new URL(t.spec.gnap.walletAddressUrl).origin;
-      const code = await status(`${origin}/resource`, { authorization: `GNAP ${data.access_token ?? ''}` });
+      // access_token, or a templated `Authorization` value that carries it
+      const header = data.access_token !== undefined ? `GNAP ${data.access_token}` : Object.values(data).find((v) => v.startsWith('GNAP '));
+      if (!header) return { ...base, accepted: false, detail: 'no access token in the Secret' };
+      const code = await status(`${origin}/resource`, { authorization: header });
       return { ...base, accepted: code === 200, detail: `GET /resource with the access token: ${code || 'no answer'}` };
     }
     case 'DataToken': {
-      if (!t.spec.privicore || data.data_token === undefined) return { ...base, accepted: undefined, detail: 'no data token to look up' };
+      if (!t.spec.privicore) return { ...base, accepted: undefined, detail: 'no simulator for this provider' };
       try {
         const res = await fetch(`${t.spec.privicore.apiUrl.replace(/\/+$/, '')}/_sim/state`, { signal: AbortSignal.timeout(5000) });
         const state = (await res.json()) as { dataTokens?: Array<{ token: string }> };
-        const known = (state.dataTokens ?? []).some((d) => d.token === data.data_token);
+        // data_token, or whichever key a template put it under
+        const values = new Set(Object.values(data));
+        const known = (state.dataTokens ?? []).some((d) => values.has(d.token));
         return { ...base, accepted: known, detail: `the simulator ${known ? 'holds' : 'does not know'} the data token` };
       } catch {
         return { ...base, accepted: false, detail: 'the simulator did not answer' };
@@ -71,14 +74,18 @@ export async function checkCredential(t: TokenObject, readSecret: ReadSecret): P
   }
 }
 
-/**
- * A templated target holds the template's keys, not the credential's fields: those are in the
- * operator's state Secret (what the operator renders from and checks liveness with), of the
- * revision the target was rendered from.
- */
-function issuedFields(t: TokenObject, readSecret: ReadSecret): Record<string, string> | undefined {
-  const stored = readSecret(t.metadata.namespace, stateSecretName(t.metadata.uid))?.[STATE_KEY];
-  return stored ? (JSON.parse(stored) as { data: Record<string, string> }).data : undefined;
+/** the Delta Sharing profile among the Secret's values: `config.share` first, then any JSON value that is one */
+function profileIn(data: Record<string, string>): { endpoint: string; bearerToken: string } | undefined {
+  const values = ['config.share', ...Object.keys(data).filter((k) => k !== 'config.share')].map((k) => data[k]).filter((v) => v !== undefined);
+  for (const v of values) {
+    try {
+      const p = JSON.parse(v) as { endpoint?: unknown; bearerToken?: unknown };
+      if (typeof p.endpoint === 'string' && typeof p.bearerToken === 'string') return { endpoint: p.endpoint, bearerToken: p.bearerToken };
+    } catch {
+      /* not JSON: not a profile */
+    }
+  }
+  return undefined;
 }
 
 export async function checkAll(tokens: TokenObject[], readSecret: ReadSecret): Promise<CredentialCheck[]> {

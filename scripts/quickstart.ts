@@ -1,11 +1,17 @@
 // `npm run dev` (after scripts/setup.sh): the README's "run it" command. Brings up the local
-// control plane, the provider simulators and the operator, applies one sample of each kind
-// from deploy/samples/, and shows them Ready. `npm run dev:down` stops everything.
+// cluster, the provider simulators and the operator, applies one sample of each kind from
+// deploy/samples/, and shows them Ready. `npm run dev:down` stops everything.
+//
+//   npm run dev                     API server alone, the operator as a local process
+//   npm run dev -- --in-cluster     a real one-node cluster (root), the operator as pods from the
+//                                   Helm chart, its image built offline by scripts/image.sh
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { helmBinary } from './chart.js';
+import { DEFAULT_ENDPOINTS, sampleObjects, type GnapGrant } from './samples.js';
+import { NODE_IP } from '../test/cluster/node.js';
 import { KINDS } from '../src/api/index.js';
 import { checkAll, formatChecks, type TokenObject } from './dev-check.js';
 
@@ -13,12 +19,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_KINDS = KINDS.map((k) => k.plural).join(',');
 const dir = join(root, '.cache', 'quickstart');
 const kubeconfig = join(root, '.cache', 'kubeconfig');
-const env = { ...process.env, KUBECONFIG: kubeconfig };
+const env = { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(root, '.cache', 'helm'), HELM_CONFIG_HOME: join(root, '.cache', 'helm') };
 const kubectl = (...args: string[]) => execFileSync('kubectl', args, { env, encoding: 'utf8' });
+const IMAGE = { repository: 'localhost/token-operator', tag: 'dev' };
+const RELEASE = { name: 'token-operator', namespace: 'token-operator' };
 
-function startBackground(name: string, cmd: string, args: string[]): void {
+function startBackground(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): void {
   const log = openSync(join(dir, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, detached: true, stdio: ['ignore', log, log] });
   child.unref();
   writeFileSync(join(dir, `${name}.pid`), String(child.pid));
 }
@@ -46,17 +54,18 @@ const answers = (url: string) => fetch(url).then((r) => r.ok, () => false);
 
 // Ports, for running a second copy beside another (the default is what the samples name).
 const HEALTH_PORT = Number(process.env.DEV_HEALTH_PORT ?? 18080);
-const SIM_PORTS = { 18081: process.env.DDS_SIM_PORT, 18083: process.env.GNAP_SIM_PORT, 18084: process.env.PRIVICORE_SIM_PORT };
-/** a sample file's text, pointed at the simulators' ports */
-const sampleText = (file: string) =>
-  Object.entries(SIM_PORTS).reduce((text, [def, port]) => (port ? text.replaceAll(`127.0.0.1:${def}`, `127.0.0.1:${port}`) : text), readFileSync(file, 'utf8'));
+const SIM_PORTS: Record<keyof typeof DEFAULT_ENDPOINTS, string | undefined> = {
+  dds: process.env.DDS_SIM_PORT,
+  gnap: process.env.GNAP_SIM_PORT,
+  privicore: process.env.PRIVICORE_SIM_PORT,
+};
 
 /**
  * The simulators keep their state in memory. Restarting them while the cluster keeps its
  * resources (a second `npm run dev`) would leave every sample holding a credential the new
  * simulators never issued: running ones are kept, with their grant.
  */
-async function simulatorsRunning(grantFile: string): Promise<boolean> {
+async function simulatorsRunning(grantFile: string, privicoreUrl: string): Promise<boolean> {
   const pidFile = join(dir, 'simulators.pid');
   if (!existsSync(pidFile) || !existsSync(grantFile)) return false;
   try {
@@ -64,7 +73,7 @@ async function simulatorsRunning(grantFile: string): Promise<boolean> {
   } catch {
     return false;
   }
-  return answers(`http://127.0.0.1:${SIM_PORTS[18084] ?? 18084}/health`);
+  return answers(`${privicoreUrl}/health`);
 }
 
 /**
@@ -93,43 +102,61 @@ async function checkCredentials(): Promise<boolean> {
   return ok();
 }
 
-async function up(): Promise<void> {
+async function up(inCluster: boolean): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up'], { cwd: root, stdio: 'inherit' });
-  kubectl('apply', '--server-side', '-f', join(root, 'crds'));
-  kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
+  if (inCluster) {
+    execFileSync('bash', ['scripts/image.sh', 'build'], { cwd: root, stdio: 'inherit', env: { ...process.env, IMAGE: `${IMAGE.repository}:${IMAGE.tag}` } });
+    execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up', '--node', `--image=${IMAGE.repository}:${IMAGE.tag}`, '--sync-frequency=5s'], { cwd: root, stdio: 'inherit' });
+  } else {
+    execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'up'], { cwd: root, stdio: 'inherit' });
+    kubectl('apply', '--server-side', '-f', join(root, 'crds'));
+    kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
+  }
 
+  // the simulators listen where the operator can reach them: the node's IP for pods
+  const host = inCluster ? NODE_IP : '127.0.0.1';
+  const endpoints = Object.fromEntries(
+    Object.entries(DEFAULT_ENDPOINTS).map(([k, u]) => {
+      const port = SIM_PORTS[k as keyof typeof DEFAULT_ENDPOINTS];
+      return [k, (port ? u.replace(/:\d+$/, `:${port}`) : u).replace('127.0.0.1', host)];
+    }),
+  ) as typeof DEFAULT_ENDPOINTS;
   const grantFile = join(dir, 'gnap-grant.json');
-  if (await simulatorsRunning(grantFile)) {
+  if (await simulatorsRunning(grantFile, endpoints.privicore)) {
     console.log('simulators already running: kept, with the credentials they issued');
   } else {
     stopBackground('simulators');
     rmSync(grantFile, { force: true });
-    startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile]);
-    await waitUntil('simulators', async () => existsSync(grantFile) && (await answers(`http://127.0.0.1:${SIM_PORTS[18084] ?? 18084}/health`)));
+    startBackground('simulators', 'npx', ['tsx', 'test/simulators/main.ts', '--write-gnap-grant', grantFile], { SIM_HOST: host });
+    await waitUntil('simulators', async () => existsSync(grantFile) && (await answers(`${endpoints.privicore}/health`)));
   }
-
-  // Samples: every file in deploy/samples; the GNAP Secrets get the simulator's fresh grant.
-  const samples = join(root, 'deploy', 'samples');
-  const files = existsSync(samples) ? readdirSync(samples).filter((f) => f.endsWith('.yaml')).sort() : [];
-  const namespaces = new Set<string>();
-  for (const f of files) {
-    for (const doc of parseAllDocuments(readFileSync(join(samples, f), 'utf8'))) {
-      const ns = (doc.toJS() as { metadata?: { namespace?: string } } | null)?.metadata?.namespace;
-      if (ns) namespaces.add(ns);
-    }
-  }
-  for (const ns of namespaces) applyText(kubectl('create', 'namespace', ns, '--dry-run=client', '-o', 'yaml'));
-  for (const f of files) applyText(sampleText(join(samples, f)));
-  seedGnapSecrets(files.map((f) => join(samples, f)), JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
 
   stopBackground('operator');
-  startBackground('operator', 'npx', [
-    'tsx', 'src/main.ts',
-    '--allow-insecure-http', '--allow-loopback-egress', '--leader-elect=false', `--health-port=${HEALTH_PORT}`, '--health-host=127.0.0.1',
-    '--lease-namespace=default', '--resync-seconds=60',
-  ]);
-  await waitUntil('operator /readyz', () => answers(`http://127.0.0.1:${HEALTH_PORT}/readyz`));
+  if (inCluster) {
+    const started = Date.now();
+    execFileSync(helmBinary(root), [
+      'upgrade', '--install', RELEASE.name, join(root, 'charts', 'token-operator'),
+      '--namespace', RELEASE.namespace, '--create-namespace',
+      '--set', `image.repository=${IMAGE.repository}`, '--set', `image.tag=${IMAGE.tag}`,
+      // two replicas: one leads, one stands by (the chart's default is one)
+      '--set', 'replicaCount=2',
+      // the simulators speak plain http
+      '--set', 'allowInsecureHttp=true',
+      '--wait', '--timeout', '5m',
+    ], { env, stdio: 'inherit' });
+    console.log(`operator pods Ready ${((Date.now() - started) / 1000).toFixed(1)}s after helm install`);
+  } else {
+    startBackground('operator', 'npx', [
+      'tsx', 'src/main.ts',
+      '--allow-insecure-http', '--allow-loopback-egress', '--leader-elect=false', `--health-port=${HEALTH_PORT}`, '--health-host=127.0.0.1',
+      '--lease-namespace=default', '--resync-seconds=60',
+    ]);
+    await waitUntil('operator /readyz', () => answers(`http://127.0.0.1:${HEALTH_PORT}/readyz`));
+  }
+
+  const samples = sampleObjects(root, endpoints, JSON.parse(readFileSync(grantFile, 'utf8')) as GnapGrant);
+  if (inCluster) samples.push(...demoWorkload(samples));
+  execFileSync('kubectl', ['apply', '-f', '-'], { env, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: samples }), encoding: 'utf8' });
   await waitUntil('all samples Ready', () => {
     const list = JSON.parse(kubectl('get', ALL_KINDS, '-A', '-o', 'json')) as {
       items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }>;
@@ -138,60 +165,64 @@ async function up(): Promise<void> {
   }, 90_000).catch((e: unknown) => console.error(String(e)));
   console.log(kubectl('get', ALL_KINDS, '-A'));
   if (!(await checkCredentials())) process.exitCode = 1;
-  console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:${HEALTH_PORT}/metrics
-export KUBECONFIG=${kubeconfig}
+  if (inCluster) {
+    const svc = JSON.parse(kubectl('get', 'service', '-n', RELEASE.namespace, '-l', 'app.kubernetes.io/name=token-operator', '-o', 'json')) as { items: Array<{ spec: { clusterIP: string } }> };
+    console.log(kubectl('get', 'pods', '-n', RELEASE.namespace, '-o', 'wide'));
+    console.log(`operator logs: kubectl logs -n ${RELEASE.namespace} deploy/token-operator   metrics: curl http://${svc.items[0]?.spec.clusterIP}:8080/metrics
+rotate the DeltaShareToken and watch its reader roll: kubectl annotate dst -n token-demo zalando-dds token-operator.io/rotate="$(date -Iseconds)" --overwrite; kubectl get pods -n token-demo -w`);
+  } else {
+    console.log(`operator logs: ${join(dir, 'operator.log')}   metrics: http://127.0.0.1:${HEALTH_PORT}/metrics`);
+  }
+  console.log(`export KUBECONFIG=${kubeconfig}
 stop everything: npm run dev:down`);
 }
 
-interface GnapGrant {
-  walletAddressUrl: string;
-  keyId: string;
-  privateKeyPem: string;
-  accessToken: string;
-  manageUrl: string;
-}
-
-function applyText(yamlText: string): void {
-  execFileSync('kubectl', ['apply', '-f', '-'], { env, input: yamlText, encoding: 'utf8' });
-}
-
-/** Writes the simulator's grant into the Secrets a GNAP AccessToken sample references. */
-function seedGnapSecrets(files: string[], grant: GnapGrant): void {
-  for (const f of files) {
-    for (const doc of parseAllDocuments(sampleText(f))) {
-      const obj = doc.toJS() as { kind?: string; metadata?: { namespace?: string; name?: string }; spec?: { gnap?: Record<string, { name: string; key: string }> } } | null;
-      const g = obj?.kind === 'AccessToken' ? obj.spec?.gnap : undefined;
-      if (!g) continue;
-      const ns = obj!.metadata!.namespace ?? 'default';
-      const values: Array<[{ name: string; key: string } | undefined, string]> = [
-        [g.privateKeySecretRef, grant.privateKeyPem],
-        [g.accessTokenSecretRef, grant.accessToken],
-        [g.manageUrlSecretRef, grant.manageUrl],
-      ];
-      const bySecret = new Map<string, Record<string, string>>();
-      for (const [ref, value] of values) if (ref) bySecret.set(ref.name, { ...bySecret.get(ref.name), [ref.key]: Buffer.from(value).toString('base64') });
-      for (const [name, data] of bySecret) {
-        applyText(JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, data }));
-      }
-      // the sample's wallet address and key id must match the simulator's
-      applyText(JSON.stringify({
-        apiVersion: 'token-operator.io/v1alpha1', kind: 'AccessToken',
-        metadata: { name: obj!.metadata!.name, namespace: ns },
-        spec: { ...(obj as { spec: Record<string, unknown> }).spec, gnap: { ...g, walletAddressUrl: grant.walletAddressUrl, keyId: grant.keyId } },
-      }));
-    }
-  }
+/**
+ * In-cluster only: a workload that mounts the DeltaShareToken sample's Secret, listed in its
+ * rolloutRestart, so a rotation visibly rolls it. It prints when its copy of the credential
+ * expires (never the credential).
+ */
+function demoWorkload(samples: ReturnType<typeof sampleObjects>): ReturnType<typeof sampleObjects> {
+  const dst = samples.find((o) => o.kind === 'DeltaShareToken');
+  if (!dst?.spec) return [];
+  const target = dst.spec.target as { secretName: string; rolloutRestart?: unknown[] };
+  target.rolloutRestart = [{ kind: 'Deployment', name: 'share-reader' }];
+  const labels = { app: 'share-reader' };
+  const script = "setInterval(()=>console.log(new Date().toISOString(),'credential expires',require('fs').readFileSync('/share/expirationTime','utf8')),10000)";
+  return [{
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'share-reader', namespace: dst.metadata.namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          // node as PID 1 ignores SIGTERM: do not wait the default 30 s for it
+          terminationGracePeriodSeconds: 2,
+          containers: [{
+            name: 'reader', image: `${IMAGE.repository}:${IMAGE.tag}`, command: ['node', '-e', script],
+            volumeMounts: [{ name: 'share', mountPath: '/share', readOnly: true }],
+            securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+          }],
+          volumes: [{ name: 'share', secret: { secretName: target.secretName } }],
+        },
+      },
+    },
+  }];
 }
 
 async function down(): Promise<void> {
   stopBackground('operator');
   stopBackground('simulators');
-  // The simulators' state is gone with them: a cluster that kept its data would come back with
-  // every sample holding a credential no simulator knows. Both start from scratch next time.
+  // Stops the API server or the whole node, whichever runs (the operator's pods go with the
+  // node). The simulators' state is gone with them: a cluster that kept its data would come
+  // back with every sample holding a credential no simulator knows. Both start from scratch.
   execFileSync('npx', ['tsx', 'scripts/cluster.ts', 'down', '--purge'], { cwd: root, stdio: 'inherit' });
   rmSync(join(dir, 'gnap-grant.json'), { force: true });
   console.log(`the cluster's data (${join(root, '.cache', 'cluster')}) is discarded with the simulators' state: the next npm run dev starts from scratch`);
 }
 
 if (process.argv[2] === 'down') await down();
-else await up();
+else await up(process.argv.includes('--in-cluster'));

@@ -168,7 +168,7 @@ async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
       child.kill('SIGKILL');
       throw new Error(`kube-apiserver not ready in time; see ${join(o.dir, 'apiserver.log')}`);
     }
-    if (existsSync(caPath) && (await ready(url, adminToken, readFileSync(caPath)))) break;
+    if (existsSync(caPath) && (await httpsOk(`${url}/readyz`, { ca: readFileSync(caPath), headers: { authorization: `Bearer ${adminToken}` } }))) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   const kubeconfigPath = join(o.dir, 'kubeconfig');
@@ -192,9 +192,10 @@ async function startOnce(o: ControlPlaneOptions): Promise<ControlPlane> {
   };
 }
 
-function ready(url: string, token: string, ca: Buffer): Promise<boolean> {
+/** 200 from an HTTPS endpoint (a component's /healthz or /readyz); false on any error or after 2 s */
+export function httpsOk(url: string, options: https.RequestOptions = {}): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = https.get(`${url}/readyz`, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+    const req = https.get(url, { ...options, timeout: 2000 }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     });

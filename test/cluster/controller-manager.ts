@@ -1,7 +1,6 @@
-import https from 'node:https';
 import { join } from 'node:path';
 import type { ControlPlane } from './control-plane.js';
-import { freePort } from './control-plane.js';
+import { freePort, httpsOk } from './control-plane.js';
 import { startComponent, waitUntil, type Component } from './process.js';
 
 /**
@@ -66,26 +65,12 @@ export async function startControllerManager(o: ControllerManagerOptions): Promi
   try {
     await waitUntil('kube-controller-manager /healthz', async () => {
       if (c.exited()) throw new Error(`kube-controller-manager exited during start-up; see ${c.logPath}`);
-      return healthy(`https://127.0.0.1:${port}/healthz`);
+      // its certificate is self-signed: only the status matters
+      return httpsOk(`https://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false });
     }, o.readyTimeoutMs ?? 60_000, c.logPath);
   } catch (e) {
     await c.stop(2000);
     throw e;
   }
   return { ...c, controllers };
-}
-
-/** 200 from a local component's /healthz (its certificate is self-signed: only the status matters) */
-export function healthy(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
 }

@@ -12,9 +12,9 @@ import { crPath, waitFor } from '../support/harness.js';
 import { ROOT } from '../support/helm.js';
 
 /**
- * test/cluster/controller-manager.ts on a control plane of its own (the shared one runs no
- * controller-manager unless TOKEN_OPERATOR_TEST_CONTROLLERS is set, see global-setup.ts):
- * the real garbage collector deletes a Secret whose owner (one of our custom resources) is
+ * test/cluster/controller-manager.ts on a control plane of its own (the shared one's
+ * controller-manager can be turned off with TOKEN_OPERATOR_TEST_CONTROLLERS=0, and is never
+ * stopped mid-run): the real garbage collector deletes a Secret whose owner (one of our custom resources) is
  * gone, the namespace controller finishes a namespace deletion, and the serviceaccount
  * controllers give a new namespace what a pod needs.
  */

@@ -11,7 +11,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { generateJwk } from '@interledger/http-signature-utils';
-import { DEMO_CLIENT, startDdsSimulator } from './dds/server.js';
+import { DEMO_CLIENT, SAMPLE_CLIENTS, TEMPLATES_CLIENT, startDdsSimulator } from './dds/server.js';
 import { startGnapSimulator } from './gnap/server.js';
 import { startPrivicoreSimulator } from './privicore/server.js';
 
@@ -19,14 +19,11 @@ import { startPrivicoreSimulator } from './privicore/server.js';
 // the address the host maps each port to, which the simulators put into the URLs they hand out.
 const env = process.env;
 const host = env.SIM_HOST ?? '127.0.0.1';
-// A second zDirect app (its own DDS account) for the templated sample (deploy/samples/templates.yaml):
-// two DeltaShareTokens on one account would rotate each other's tokens away.
-const TEMPLATES_CLIENT = { clientId: 'demo-client-2', clientSecret: 'demo-secret-2' } as const;
 const dds = await startDdsSimulator({
   port: Number(env.DDS_SIM_PORT ?? 18081),
   host,
   publicUrl: env.DDS_SIM_PUBLIC_URL,
-  clients: { [DEMO_CLIENT.clientId]: DEMO_CLIENT.clientSecret, [TEMPLATES_CLIENT.clientId]: TEMPLATES_CLIENT.clientSecret },
+  clients: SAMPLE_CLIENTS,
 });
 const gnap = await startGnapSimulator({ port: Number(env.GNAP_SIM_PORT ?? 18083), host, publicUrl: env.GNAP_SIM_PUBLIC_URL });
 const privicore = await startPrivicoreSimulator({ port: Number(env.PRIVICORE_SIM_PORT ?? 18084), host, publicUrl: env.PRIVICORE_SIM_PUBLIC_URL });

@@ -1,6 +1,9 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { generateJwk } from '@interledger/http-signature-utils';
+import { fetchHttpClient } from '../../src/providers/http.js';
+import { createPrivicoreProvider, type PrivicoreProvider } from '../../src/providers/privicore/index.js';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';
+import { systemClock } from '../../src/schedule/clock.js';
 import type { DdsSimulator } from '../simulators/dds/server.js';
 import type { GnapSimulator } from '../simulators/gnap/server.js';
 import { createSecret, getSecretData } from './harness.js';
@@ -90,4 +93,9 @@ export async function gnapFixture(client: KubeClient, sim: GnapSimulator, name: 
       },
     },
   };
+}
+
+/** A Privicore client of the test's own (a person tokenizing data, a workload resolving a data token), quick polling. */
+export function privicoreClient(apiUrl: string, profile: { username: string; password: string }): PrivicoreProvider {
+  return createPrivicoreProvider({ http: fetchHttpClient({ timeoutMs: 10_000 }), clock: systemClock, apiUrl, profile, polling: { intervalMs: 10, maxIntervalMs: 50 } });
 }

@@ -39,6 +39,14 @@ export interface DdsSimulator {
 }
 
 export const DEMO_CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' } as const;
+// A second zDirect app (its own DDS account) for the templated sample (deploy/samples/templates.yaml):
+// two DeltaShareTokens on one account would rotate each other's tokens away.
+export const TEMPLATES_CLIENT = { clientId: 'demo-client-2', clientSecret: 'demo-secret-2' } as const;
+/** the zDirect apps deploy/samples name: what `npm run simulators` and the e2e suite accept */
+export const SAMPLE_CLIENTS: Record<string, string> = {
+  [DEMO_CLIENT.clientId]: DEMO_CLIENT.clientSecret,
+  [TEMPLATES_CLIENT.clientId]: TEMPLATES_CLIENT.clientSecret,
+};
 
 const MAX_REQUEST_BYTES = 64 * 1024;
 const RevokeAllRequest = z.object({ clientId: z.string().optional(), status: z.enum(['ACTIVE', 'ROTATED']).optional() });
