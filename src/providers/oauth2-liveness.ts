@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { OAUTH_ERROR_CODES } from './errors.js';
 import { send, type HttpClient, type ObservedCall } from './http.js';
 import { ALIVE, revoked, unknown, unknownFrom, type Liveness } from './liveness.js';
+import { authenticateClient, oauthErrorDetail, type ClientAuthMethod } from './oauth2.js';
 
 /**
  * Liveness of an OAuth2/OIDC access token (docs/liveness.md), for the OAuth2 providers (oidc,
@@ -28,7 +28,7 @@ export interface OidcLivenessCall {
   observe?: (o: ObservedCall) => void;
   clientId: string;
   clientSecret?: string;
-  clientAuthMethod?: 'client_secret_post' | 'client_secret_basic';
+  clientAuthMethod?: ClientAuthMethod;
   /** the resource's (and the operator's) consent to plain http:// endpoints */
   allowInsecureHttp?: boolean;
 }
@@ -50,15 +50,7 @@ async function introspect(c: OidcLivenessCall, url: string, accessToken: string)
   const call = 'introspect';
   if (!allowed(url, c)) return unknown(`${call}: plain http endpoint refused (allowInsecureHttp is off)`);
   const form = new URLSearchParams({ token: accessToken, token_type_hint: 'access_token' });
-  const headers: Record<string, string> = {};
-  if (c.clientAuthMethod === 'client_secret_basic') {
-    // RFC 6749 §2.3.1: both parts form-urlencoded before base64
-    const enc = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
-    headers.authorization = `Basic ${Buffer.from(`${enc(c.clientId)}:${enc(c.clientSecret ?? '')}`).toString('base64')}`;
-  } else {
-    form.set('client_id', c.clientId);
-    form.set('client_secret', c.clientSecret ?? '');
-  }
+  const headers = authenticateClient({ clientId: c.clientId, clientSecret: c.clientSecret ?? '', method: c.clientAuthMethod ?? 'client_secret_post' }, form);
   const res = await send(
     c.http,
     { method: 'POST', url, headers, body: form, ...(c.allowInsecureHttp ? { allowInsecureHttp: true } : {}) },
@@ -93,20 +85,12 @@ function allowed(url: string, c: OidcLivenessCall): boolean {
   return url.startsWith('https://') || (c.allowInsecureHttp === true && url.startsWith('http://'));
 }
 
-/**
- * ` (error: description)`, only when `error` is an OAuth error code: a URL may point anywhere,
- * and a message must not relay what some other service said (as the refresh errors do).
- */
-function detail(error: string | undefined, description: string | undefined): string {
-  if (error === undefined || !OAUTH_ERROR_CODES.has(error)) return '';
-  return ` (${[error, description].filter(Boolean).join(': ')})`;
-}
 
 /** from an OAuth error body */
 function oauthError(text: string): string {
   try {
     const b = OAuthErrorBody.parse(JSON.parse(text));
-    return detail(b.error, b.error_description);
+    return oauthErrorDetail(b.error, b.error_description);
   } catch {
     return '';
   }
@@ -115,5 +99,5 @@ function oauthError(text: string): string {
 /** from a Bearer challenge (RFC 6750 §3) */
 function challenge(header: string | null): string {
   if (!header) return '';
-  return detail(/error="([^"]*)"/.exec(header)?.[1], /error_description="([^"]*)"/.exec(header)?.[1]);
+  return oauthErrorDetail(/error="([^"]*)"/.exec(header)?.[1], /error_description="([^"]*)"/.exec(header)?.[1]);
 }

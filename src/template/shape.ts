@@ -117,10 +117,19 @@ function compile(text: string, part: Part, key: string, offer: Offer): Token[] {
  */
 export function checkTemplate(template: TargetTemplate | undefined, offer: Offer): void {
   if (!template) return;
+  // every reconcile checks (before any provider call), but a template object is replaced, not
+  // changed, when the resource changes (informer cache): parse it once per spec it was checked with
+  if (checkedWith.get(template) === offer.spec) return;
   for (const part of ['data', 'labels', 'annotations'] as const) {
     for (const [key, text] of Object.entries(template[part] ?? {})) compile(text, part, key, offer);
   }
+  checkedWith.set(template, offer.spec);
 }
+
+/** templates that passed checkTemplate, with the spec (the fields offered) they passed with */
+const checkedWith = new WeakMap<TargetTemplate, unknown>();
+/** templateDigest per template object: every reconcile compares it with the Secret's annotation */
+const digests = new WeakMap<TargetTemplate, string>();
 
 interface Budget {
   left: number;
@@ -247,5 +256,10 @@ function canonical(v: unknown): unknown {
  */
 export function templateDigest(template: TargetTemplate | undefined): string | undefined {
   if (!template) return undefined;
-  return `sha256:${createHash('sha256').update(JSON.stringify(canonical(template))).digest('hex').slice(0, 16)}`;
+  let digest = digests.get(template);
+  if (digest === undefined) {
+    digest = `sha256:${createHash('sha256').update(JSON.stringify(canonical(template))).digest('hex').slice(0, 16)}`;
+    digests.set(template, digest);
+  }
+  return digest;
 }

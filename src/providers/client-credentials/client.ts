@@ -2,11 +2,13 @@ import type { Clock } from '../../schedule/clock.js';
 import { ProviderError, kindForStatus, parseRetryAfter, type Refusal } from '../errors.js';
 import { parseBody, send, type HttpClient, type HttpResponse, type ObservedCall } from '../http.js';
 import { jwtExpiry } from '../jwt.js';
+import { authenticateClient, oauthErrorDetail, type ClientAuthMethod } from '../oauth2.js';
+import { createDiscoveryCache } from '../oauth2-discovery.js';
 import { Discovery, OAuthError, TokenResponse } from './schemas.js';
 
 export const PROVIDER = 'client-credentials';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type { ClientAuthMethod };
 
 export interface ClientCredentials {
   clientId: string;
@@ -29,49 +31,35 @@ export interface IssuedToken {
   expiresAt?: Date;
 }
 
-/** Discovered endpoints are trusted this long (they rarely move) and for this many issuers. */
-const DISCOVERY_TTL_MS = 3_600_000;
-const DISCOVERY_MAX = 1024;
-
-/**
- * The OAuth2 client credentials grant (RFC 6749 §4.4; docs/providers.md "OAuth2 client
- * credentials") and RFC 7009 revocation, over the operator's HTTP seam: one client per process,
- * the endpoints of each issuer discovered once and cached.
- */
 export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; observe?: (o: ObservedCall) => void }) {
-  const discovered = new Map<string, { at: number; endpoints: Endpoints }>();
+  // the OAuth2 providers' bounded discovery cache (size, bytes, least recently used; one
+  // in-flight discovery per issuer)
+  const discovery = createDiscoveryCache({ clock: opts.clock });
   const now = () => opts.clock.now().getTime();
   const where = (call: string) => ({ provider: PROVIDER, call, ...(opts.observe ? { observe: opts.observe } : {}) });
 
-  async function discover(issuerUrl: string, allowInsecureHttp: boolean): Promise<Endpoints> {
-    const hit = discovered.get(issuerUrl);
-    if (hit && now() - hit.at < DISCOVERY_TTL_MS) return hit.endpoints;
-    const url = `${issuerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const res = await send(opts.http, { method: 'GET', url, ...insecure(allowInsecureHttp) }, where('discover'));
-    if (res.status !== 200) throw failure(res, 'discover', now());
-    const doc = parseBody(res, Discovery, where('discover'));
-    if (doc.issuer.replace(/\/+$/, '') !== issuerUrl.replace(/\/+$/, '')) {
-      throw new ProviderError('Invalid', 'discover: the discovered issuer does not match issuerUrl', { provider: PROVIDER, call: 'discover' });
-    }
-    const endpoints = {
-      token: doc.token_endpoint,
-      ...(doc.revocation_endpoint ? { revocation: doc.revocation_endpoint } : {}),
-      ...(doc.introspection_endpoint ? { introspection: doc.introspection_endpoint } : {}),
-    };
-    if (discovered.size >= DISCOVERY_MAX) discovered.delete(discovered.keys().next().value!);
-    discovered.set(issuerUrl, { at: now(), endpoints });
-    return endpoints;
+  function discover(issuerUrl: string, allowInsecureHttp: boolean) {
+    return discovery.get(issuerUrl, async () => {
+      const url = `${issuerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+      const res = await send(opts.http, { method: 'GET', url, ...insecure(allowInsecureHttp) }, where('discover'));
+      if (res.status !== 200) throw failure(res, 'discover', now());
+      const doc = parseBody(res, Discovery, where('discover'));
+      if (doc.issuer.replace(/\/+$/, '') !== issuerUrl.replace(/\/+$/, '')) {
+        throw new ProviderError('Invalid', 'discover: the discovered issuer does not match issuerUrl', { provider: PROVIDER, call: 'discover' });
+      }
+      return doc;
+    });
   }
 
-  /** Client authentication (RFC 6749 §2.3.1): HTTP Basic of the form-encoded id and secret, or both in the form. */
-  function authenticate(c: ClientCredentials, form: URLSearchParams): Record<string, string> {
-    if (c.method === 'client_secret_post') {
-      form.set('client_id', c.clientId);
-      form.set('client_secret', c.clientSecret);
-      return {};
+  /** Only the URL about to be called is held to https: an http endpoint the call never uses blocks nothing. */
+  function requireHttps(url: string, allowInsecureHttp: boolean, call: string): void {
+    if (url.startsWith('http:') && !allowInsecureHttp) {
+      throw new ProviderError('Invalid', `${call}: the endpoint is plain http, refused unless the resource and the operator allow insecure http`, {
+        provider: PROVIDER,
+        call,
+        code: 'insecure_url',
+      });
     }
-    const encode = (v: string) => new URLSearchParams({ v }).toString().slice(2);
-    return { authorization: `Basic ${Buffer.from(`${encode(c.clientId)}:${encode(c.clientSecret)}`).toString('base64')}` };
   }
 
   return {
@@ -81,20 +69,10 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
      */
     async endpoints(spec: { issuerUrl?: string | undefined; tokenUrl?: string | undefined; revocationUrl?: string | undefined }, allowInsecureHttp: boolean): Promise<Endpoints> {
       const found = spec.tokenUrl ? undefined : spec.issuerUrl ? await discover(spec.issuerUrl, allowInsecureHttp) : undefined;
-      const token = spec.tokenUrl ?? found?.token;
+      const token = spec.tokenUrl ?? found?.token_endpoint;
       if (!token) throw new ProviderError('Invalid', 'configure: one of issuerUrl and tokenUrl is required', { provider: PROVIDER, call: 'configure' });
-      const revocation = spec.revocationUrl ?? found?.revocation ?? (token.endsWith('/token') ? `${token.slice(0, -'/token'.length)}/revoke` : undefined);
-      const introspection = found ? found.introspection : token.endsWith('/token') ? `${token}/introspect` : undefined;
-      // discovered endpoints are held to the same https rule as configured ones
-      for (const url of [token, revocation, introspection]) {
-        if (url?.startsWith('http:') && !allowInsecureHttp) {
-          throw new ProviderError('Invalid', 'discover: the issuer names a plain http endpoint, refused unless the resource and the operator allow insecure http', {
-            provider: PROVIDER,
-            call: 'discover',
-            code: 'insecure_url',
-          });
-        }
-      }
+      const revocation = spec.revocationUrl ?? found?.revocation_endpoint ?? (token.endsWith('/token') ? `${token.slice(0, -'/token'.length)}/revoke` : undefined);
+      const introspection = found ? found.introspection_endpoint : token.endsWith('/token') ? `${token}/introspect` : undefined;
       return { token, ...(revocation ? { revocation } : {}), ...(introspection ? { introspection } : {}) };
     },
 
@@ -103,7 +81,8 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
       const form = new URLSearchParams({ grant_type: 'client_credentials' });
       if (req.scope) form.set('scope', req.scope);
       if (req.audience) form.set('audience', req.audience);
-      const headers = authenticate(req, form);
+      requireHttps(req.tokenUrl, req.allowInsecureHttp, 'token');
+      const headers = authenticateClient(req, form);
       const askedAt = now();
       const res = await send(opts.http, { method: 'POST', url: req.tokenUrl, headers, body: form, ...insecure(req.allowInsecureHttp) }, where('token'));
       if (res.status !== 200) throw failure(res, 'token', now());
@@ -115,7 +94,8 @@ export function clientCredentialsClient(opts: { http: HttpClient; clock: Clock; 
     /** RFC 7009: revoked, or already unknown (a 200 either way). */
     async revoke(req: ClientCredentials & { revocationUrl: string; token: string; allowInsecureHttp: boolean }): Promise<void> {
       const form = new URLSearchParams({ token: req.token, token_type_hint: 'access_token' });
-      const headers = authenticate(req, form);
+      requireHttps(req.revocationUrl, req.allowInsecureHttp, 'revoke');
+      const headers = authenticateClient(req, form);
       const res = await send(opts.http, { method: 'POST', url: req.revocationUrl, headers, body: form, ...insecure(req.allowInsecureHttp) }, where('revoke'));
       if (res.status !== 200) throw failure(res, 'revoke', now());
     },
@@ -151,8 +131,7 @@ function failure(res: HttpResponse, call: string, nowMs: number): ProviderError 
     body = undefined;
   }
   const code = body?.error;
-  const detail = [code, body?.error_description?.slice(0, 120)].filter(Boolean).join(': ');
-  const base = `${call}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`;
+  const base = `${call}: HTTP ${res.status}${oauthErrorDetail(code, body?.error_description)}`;
   const where = { provider: PROVIDER, call, status: res.status, ...(code ? { code } : {}) };
   if (res.status === 429) {
     const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), nowMs);

@@ -13,7 +13,7 @@ import {
 } from 'openid-client';
 import { fetchHttpClient, type HttpClient, type ObservedCall } from '../http.js';
 import { systemClock, type Clock } from '../../schedule/clock.js';
-import { sharedDiscoveryCache, type DiscoveryCache } from './discovery.js';
+import { sharedDiscoveryCache, type DiscoveryCache } from '../oauth2-discovery.js';
 import { OidcError, PROVIDER, toOidcError } from './errors.js';
 import { fetchVia } from './fetch.js';
 import { jwtExpiry } from '../jwt.js';

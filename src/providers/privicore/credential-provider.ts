@@ -7,7 +7,7 @@ import { keysOfSecret, type CredentialProvider, type ProviderCall, type Provider
 import { ProviderError, isProviderError } from '../errors.js';
 import { ALIVE } from '../liveness.js';
 import { AuthorizationCache } from './authorization-cache.js';
-import { PROVIDER, initialWire, type PollingOptions, type PrivicoreWire } from './context.js';
+import { PROVIDER, initialWire, normalizeApiUrl, type PollingOptions, type PrivicoreWire } from './context.js';
 import { DataTokenListings, LIST_PAGE_SIZE, MAX_LIST_PAGES } from './liveness.js';
 import { createPrivicoreProvider, type PrivicoreProvider } from './provider.js';
 
@@ -18,6 +18,9 @@ export interface PrivicoreCredentialOptions {
   authorizations?: AuthorizationCache;
   polling?: Partial<PollingOptions>;
 }
+
+/** servers whose command-status dialect is remembered */
+const MAX_WIRES = 1024;
 
 /**
  * Privicore data tokens (docs/providers.md "Privicore"): tokenize exchanges data for a
@@ -32,12 +35,22 @@ export function privicoreCredentialProvider(
   const authorizations = opts.authorizations ?? new AuthorizationCache({ clock: deps.clock });
   // liveness checks of a profile's data tokens share one listing (liveness.ts)
   const listings = new DataTokenListings({ clock: deps.clock });
+  // apiUrl is a tenant's input: bounded, least recently used first out (a forgotten server
+  // only re-learns its dialect with one extra 404)
   const wires = new Map<string, PrivicoreWire>();
+
+  function wireOf(apiUrl: string): PrivicoreWire {
+    const key = normalizeApiUrl(apiUrl);
+    const wire = wires.get(key) ?? initialWire();
+    wires.delete(key);
+    wires.set(key, wire);
+    if (wires.size > MAX_WIRES) wires.delete(wires.keys().next().value!);
+    return wire;
+  }
 
   function client(call: ProviderCall<PrivicoreSpec>): PrivicoreProvider {
     const p = call.spec;
-    let wire = wires.get(p.apiUrl);
-    if (!wire) wires.set(p.apiUrl, (wire = initialWire()));
+    const wire = wireOf(p.apiUrl);
     return createPrivicoreProvider({
       http: deps.http,
       clock: deps.clock,

@@ -4,7 +4,7 @@ import { InputError, SecretReader } from '../../../src/controllers/shared/inputs
 import { trimCached } from '../../../src/operator.js';
 import { DeltaSharingProfileSchema } from '../../../src/providers/dds/index.js';
 import { HostLimiters, MAX_CREDENTIAL_CHARS } from '../../../src/providers/http.js';
-import { createDiscoveryCache } from '../../../src/providers/oidc/discovery.js';
+import { createDiscoveryCache } from '../../../src/providers/oauth2-discovery.js';
 import { TokenResponseSchema } from '../../../src/providers/oidc/schemas.js';
 import type { KubeClient, KubeObject } from '../../../src/runtime/kube-client.js';
 import { ManualClock } from '../../../src/schedule/clock.js';

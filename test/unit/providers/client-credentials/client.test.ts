@@ -185,3 +185,30 @@ describe('client credentials: liveness (introspection with the client\'s own cre
     expect(await cc.checkLiveness!(live(s))).toMatchObject({ state: 'unknown' });
   });
 });
+
+describe('client credentials: what a URL may and may not do', () => {
+  it('a discovered plain http revocation or introspection endpoint does not block issuing; revoking there is refused', async () => {
+    const issuer = 'https://idp.three/r';
+    const { http, seen } = server((req) =>
+      req.url.endsWith('/.well-known/openid-configuration')
+        ? { status: 200, body: { issuer, token_endpoint: `${issuer}/token`, revocation_endpoint: 'http://idp.three/r/revoke', introspection_endpoint: 'http://idp.three/r/introspect' } }
+        : { status: 200, body: { access_token: 'at', token_type: 'Bearer', expires_in: 60 } },
+    );
+    const { cc } = provider(http);
+    const issued = await cc.issue(call(spec({ tokenUrl: undefined, issuerUrl: issuer })));
+    expect(issued.data.access_token).toBe('at');
+    const revoke: RevokeCall<ClientCredentialsSpec, undefined> = { ...call(spec({ tokenUrl: undefined, issuerUrl: issuer })), current: { data: issued.data }, mayAlreadyBeRevoked: false, params: undefined };
+    await expect(cc.revoke(revoke)).rejects.toMatchObject({ kind: 'Invalid', code: 'insecure_url' });
+    expect(seen.filter((r) => r.url.startsWith('http:'))).toEqual([]);
+  });
+
+  it('repeats an OAuth server\'s registered error code, never what some other service answered', async () => {
+    const echo = server(() => ({ status: 400, body: { error: 'client_secret=hunter2-echoed', error_description: 'whatever the body said' } }));
+    const e1 = (await provider(echo.http).cc.issue(call(spec())).then(() => new Error('issued'), (e: unknown) => e)) as Error;
+    expect(e1.message).not.toContain('hunter2');
+    expect(e1.message).not.toContain('whatever the body said');
+    const oauth = server(() => ({ status: 400, body: { error: 'invalid_request', error_description: 'missing audience' } }));
+    const e2 = (await provider(oauth.http).cc.issue(call(spec())).then(() => new Error('issued'), (e: unknown) => e)) as Error;
+    expect(e2.message).toContain('(invalid_request: missing audience)');
+  });
+});

@@ -1,9 +1,9 @@
 import type { ServerMetadata } from 'openid-client';
-import { systemClock, type Clock } from '../../schedule/clock.js';
+import { systemClock, type Clock } from '../schedule/clock.js';
 
 /**
  * Issuer metadata, discovered once per issuer and reused by every AccessToken that
- * names it. Only the metadata is cached, not a client Configuration: building one per
+ * names it (the OAuth2 providers: oidc, client-credentials). Only the metadata is cached, not a client Configuration: building one per
  * call is cheap, and it means a rotated client secret is picked up at once without
  * keeping secrets in a cache key.
  *
@@ -91,7 +91,13 @@ export function createDiscoveryCache(opts: DiscoveryCacheOptions = {}): Discover
       metadata.then(
         (m) => {
           if (entries.get(issuerUrl) !== entry) return;
-          const size = issuerUrl.length + m.issuer.length + (m.token_endpoint?.length ?? 0) + (m.revocation_endpoint?.length ?? 0);
+          const size =
+            issuerUrl.length +
+            m.issuer.length +
+            (m.token_endpoint?.length ?? 0) +
+            (m.revocation_endpoint?.length ?? 0) +
+            (m.userinfo_endpoint?.length ?? 0) +
+            (m.introspection_endpoint?.length ?? 0);
           bytes += size - entry.bytes;
           entry.bytes = size;
           fit();
