@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'n
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../test/cluster/control-plane.js';
+import { alive as processAlive } from '../test/cluster/process.js';
 import { nodeLeftovers, runningNode, startNode, stopNode } from '../test/cluster/node.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -85,6 +86,17 @@ async function down(): Promise<void> {
     const left = nodeLeftovers(nodeDir);
     if (left.length > 0) throw new Error(`the node left this behind:\n  ${left.join('\n  ')}`);
     console.log(`node stopped in ${((Date.now() - started) / 1000).toFixed(1)}s; the machine is as it was before (processes, mounts, links, iptables, cgroups, sysctls)`);
+  }
+  // A node another run started (the e2e suite's, in a temporary directory) that outlived that
+  // run (interrupted, killed): its owner is gone, so nothing else will stop it.
+  const other = runningNode();
+  if (other && other.dir !== nodeDir) {
+    if (processAlive(other.pid)) {
+      console.log(`a test node of another run is running (${other.dir}, process ${other.pid}): left to that run`);
+    } else {
+      await stopNode(other.dir);
+      console.log(`stopped a test node left by a run that ended without stopping it (${other.dir})`);
+    }
   }
   if (process.argv.includes('--purge')) {
     rmSync(dir, { recursive: true, force: true });

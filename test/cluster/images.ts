@@ -27,7 +27,8 @@ export function dockerArchive(o: { rootfs: string; tag: string; entrypoint: stri
   execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', o.rootfs, '-cf', join(work, 'layer.tar'), '.']);
   const diffId = sha256(readFileSync(join(work, 'layer.tar')));
   const config = JSON.stringify({
-    architecture: 'amd64',
+    // the binary inside is this machine's (compiled here): the OCI name of its architecture
+    architecture: process.arch === 'x64' ? 'amd64' : process.arch,
     os: 'linux',
     config: { Entrypoint: o.entrypoint, User: '65535:65535' },
     rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },

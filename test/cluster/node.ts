@@ -115,8 +115,14 @@ const bin = (root: string, name: string) => join(root, '.cache', 'bin', name);
 /** this checkout's binaries (stopNode may run in a process that knows only the node's dir) */
 const BIN = join(import.meta.dirname, '..', '..', '.cache', 'bin');
 
+/** a containerd of the machine's own (Docker's, a real kubelet's): the fixed paths under /run/containerd are its */
+const SYSTEM_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+
 export async function startNode(o: NodeOptions): Promise<TestNode> {
   const log = o.log ?? (() => undefined);
+  if (existsSync(SYSTEM_CONTAINERD_SOCKET)) {
+    throw new Error(`${SYSTEM_CONTAINERD_SOCKET} exists: this machine runs a containerd of its own, and the test node's containerd and kubelet would share its fixed paths (/run/containerd, /var/lib/kubelet); run the node tests on a machine without one`);
+  }
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const mark = (what: string) => {
@@ -308,8 +314,18 @@ export async function stopNode(dir: string, log: (line: string) => void = () => 
   const before = loadSnapshot(snapshotFile);
   const t0 = Date.now();
   const mark = (what: string) => log(`${what} after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  // Every step runs even when one before it failed (a process that would not die must not leave
+  // the mounts, chains and sysctls behind); the failures are reported together at the end.
+  const failures: string[] = [];
+  const step = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      failures.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
   // the kubelet first: it would restart what we remove
-  await stopComponent(dir, 'kubelet');
+  await step('stop the kubelet', () => stopComponent(dir, 'kubelet'));
   mark('kubelet stopped');
   const socket = join(dir, 'containerd', 'containerd.sock');
   const containerdPid = join(dir, 'containerd', 'containerd.pid');
@@ -321,7 +337,7 @@ export async function stopNode(dir: string, log: (line: string) => void = () => 
     }
   }
   mark('pods removed');
-  await stopComponent(dir, 'kube-proxy');
+  await step('stop kube-proxy', () => stopComponent(dir, 'kube-proxy'));
   const proxyConfig = join(dir, 'kube-proxy.yaml');
   if (existsSync(proxyConfig)) {
     // kube-proxy --cleanup removes its own iptables rules and exits
@@ -332,21 +348,20 @@ export async function stopNode(dir: string, log: (line: string) => void = () => 
     }
   }
   mark('kube-proxy stopped, its rules removed');
-  for (const name of ['scheduler', 'controller-manager']) await stopComponent(dir, name);
-  await stopComponent(join(dir, 'control-plane'), 'apiserver', 5000).catch(() => undefined);
-  await stopPidFile(join(dir, 'control-plane', 'apiserver.pid'), 5000);
+  for (const name of ['scheduler', 'controller-manager']) await step(`stop ${name}`, () => stopComponent(dir, name));
+  await step('stop the API server', () => stopComponent(join(dir, 'control-plane'), 'apiserver', 5000));
   mark('control plane stopped');
-  await stopComponent(join(dir, 'containerd'), 'containerd');
+  await step('stop containerd', () => stopComponent(join(dir, 'containerd'), 'containerd'));
   mark('containerd stopped');
   // containerd's shims outlive it; after cri-reset there should be none
-  for (const p of processesNaming(dir)) await stopPid(p.pid, 2000);
-  unmountNew(before, [dir, ...FIXED_PATHS]);
+  for (const p of processesNaming(dir)) await step(`stop process ${p.pid}`, () => stopPid(p.pid, 2000));
+  await step('unmount', () => unmountNew(before, [dir, ...FIXED_PATHS]));
   // network namespaces CNI left (a pod cri-reset could not stop): their veths go with them
-  deleteLinks([POD_BRIDGE, NODE_BRIDGE]);
-  removeChains(before);
-  removeKubeCgroups();
-  removeFixedPaths(before);
-  restoreSysctls(before);
+  await step('delete links', () => deleteLinks([POD_BRIDGE, NODE_BRIDGE]));
+  await step('remove iptables chains', () => removeChains(before));
+  await step('remove cgroups', () => removeKubeCgroups());
+  await step('remove fixed paths', () => removeFixedPaths(before));
+  await step('restore sysctls', () => restoreSysctls(before));
   mark('host state restored');
   // the data (etcd, images, kubelet and containerd state); the logs stay for reading
   for (const d of ['containerd', 'kubelet', 'control-plane/etcd']) rmSync(join(dir, d), { recursive: true, force: true });
@@ -354,11 +369,7 @@ export async function stopNode(dir: string, log: (line: string) => void = () => 
   if (lock?.dir === dir) rmSync(LOCK_FILE, { force: true });
   rmSync(snapshotFile, { force: true });
   writeFileSync(join(dir, 'host-before.stopped.json'), JSON.stringify(before));
-}
-
-async function stopPidFile(file: string, graceMs: number): Promise<void> {
-  if (!existsSync(file)) return;
-  await stopPid(Number(readFileSync(file, 'utf8')), graceMs);
+  if (failures.length) throw new Error(`stopping the node in ${dir} failed in part:\n  ${failures.join('\n  ')}`);
 }
 
 /**

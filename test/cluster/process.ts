@@ -69,8 +69,19 @@ export async function stopComponent(dir: string, name: string, graceMs = 10_000)
   const file = pidFile(dir, name);
   if (!existsSync(file)) return;
   const pid = Number(readFileSync(file, 'utf8'));
-  await stopPid(pid, graceMs);
+  // a pid file left by a run that died may name a pid the system has since given to another
+  // process: only one whose command line names this component's directory is ours to signal
+  if (!alive(pid) || commandLine(pid).includes(dir)) await stopPid(pid, graceMs);
   rmSync(file, { force: true });
+}
+
+/** the process's command line, arguments joined by spaces ('' when unreadable) */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }
 
 export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
