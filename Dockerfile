@@ -40,7 +40,7 @@ LABEL org.opencontainers.image.title="token-operator" \
 ENV NODE_ENV=production
 # Same as the chart's nodeOptions and mallocArenaMax defaults: a small young generation and few
 # malloc arenas (bench/README.md, memory). The heap-growth limit is set by the operator itself.
-ENV NODE_OPTIONS="--max-semi-space-size=2" MALLOC_ARENA_MAX=2
+ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size-percentage=50" MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /src/dist/bundle ./
 # The chart runs it as 65532 with a read-only root filesystem; nothing here needs to write.

@@ -24,7 +24,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds } from './proc.js';
@@ -72,16 +72,50 @@ for (const k of KINDS) if (!(k in KIND_INFO)) throw new Error(`--kinds: unknown 
 if (!KINDS.length) throw new Error('--kinds: name at least one kind');
 /** --quick: convergence and floor only (no steady-state or herd phase), for tuning loops */
 const QUICK = process.argv.includes('--quick');
+/** --operator-only: convergence (and, unless --quick, steady state and herd) without the floor runs: for memory and profile work */
+const OPERATOR_ONLY = process.argv.includes('--operator-only');
 /** the two-namespace fairness phase: always in a full run; --fairness adds it to --quick */
 const FAIRNESS = !QUICK || process.argv.includes('--fairness');
 /** Node flags for the operator process; by default what the chart ships (values.yaml nodeOptions) */
-const shippedNodeOptions = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '';
-const NODE_FLAGS = arg('node-flags', shippedNodeOptions).split(' ').filter(Boolean);
+const chartValues = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as {
+  nodeOptions?: string;
+  resources?: { limits?: { memory?: string } };
+};
+const NODE_FLAGS = inPod(arg('node-flags', chartValues.nodeOptions ?? '').split(' ').filter(Boolean), chartValues.resources?.limits?.memory);
+
+/**
+ * The flags as Node applies them in the chart's pod. Node sizes the old generation for
+ * --max-old-space-size-percentage=P from the cgroup's memory limit (the container's
+ * resources.limits.memory); the bench's operator runs outside any such cgroup, where the same
+ * flag would take P % of the whole machine. So it gets the size Node computes in the pod:
+ * ⌊limit in MiB × P / 100⌋ (node_options.cc, HandleMaxOldSpaceSizePercentage).
+ */
+function inPod(flags: string[], limit: string | undefined): string[] {
+  return flags.map((f) => {
+    const p = /^--max-old-space-size-percentage=(\d+(?:\.\d+)?)%?$/.exec(f);
+    if (!p) return f;
+    const mib = quantityMiB(limit);
+    if (!mib) throw new Error(`${f} needs resources.limits.memory in the chart's values.yaml to mean what it means in the pod`);
+    return `--max-old-space-size=${Math.floor((mib * Number(p[1])) / 100)}`;
+  });
+}
+
+/** "256Mi", "1Gi", "300M" → MiB */
+function quantityMiB(q: string | undefined): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G)?$/.exec(q ?? '');
+  if (!m) return undefined;
+  const unit = { Ki: 1 / 1024, Mi: 1, Gi: 1024, k: 1000 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 }[m[2] ?? ''] ?? 1 / 2 ** 20;
+  return Number(m[1]) * unit;
+}
 /** glibc malloc arenas for the operator process; by default what the chart ships (values.yaml mallocArenaMax; 0 = glibc's default) */
 const shippedArenas = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { mallocArenaMax?: number }).mallocArenaMax ?? 0;
 const MALLOC_ARENA_MAX = Number(arg('malloc-arena-max', String(shippedArenas)));
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
+/** write a V8 heap snapshot of the converged operator into this directory (for bench/heap-top.ts; taken after the peak RSS is read) */
+const HEAP_SNAPSHOT_DIR = arg('heap-snapshot-dir', '');
+/** append the operator's standard output (its logs, and e.g. --trace-gc lines from --node-flags) to this file */
+const OPERATOR_OUT = arg('operator-out', '');
 const root = join(import.meta.dirname, '..');
 /** --template: a spec.target.template on every token, per kind (the README's common shapes, with helpers) */
 const TEMPLATE = process.argv.includes('--template');
@@ -402,13 +436,31 @@ function apiByVerb(m: Map<string, number>): Record<string, number> {
 
 const writes = (m: Map<string, number>) => sumMetric(m, 'token_operator_kube_api_requests_total', (k) => /verb="(create|patch|update|delete)"/.test(k));
 
+/** SIGUSR2 → the operator writes Heap.*.heapsnapshot into HEAP_SNAPSHOT_DIR; waits until the file stops growing */
+async function heapSnapshot(op: ChildProcess): Promise<string> {
+  mkdirSync(HEAP_SNAPSHOT_DIR, { recursive: true });
+  const before = new Set(readdirSync(HEAP_SNAPSHOT_DIR));
+  op.kill('SIGUSR2');
+  let last = -1;
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = readdirSync(HEAP_SNAPSHOT_DIR).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (!file) continue;
+    const size = statSync(join(HEAP_SNAPSHOT_DIR, file)).size;
+    if (size > 0 && size === last) return join(HEAP_SNAPSHOT_DIR, file);
+    last = size;
+  }
+  throw new Error('no heap snapshot after 10 min');
+}
+
 function startOperator(cp: ControlPlane, port: number, resyncSeconds: number): ChildProcess {
-  return spawn(process.execPath, [...NODE_FLAGS, ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist', 'main.js'),
+  return spawn(process.execPath, [...NODE_FLAGS, ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
+    ...(HEAP_SNAPSHOT_DIR ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`] : []), join(root, 'dist', 'main.js'),
     '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1', '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn',
     `--workers=${WORKERS}`, `--kube-qps=${KUBE_QPS}`, `--kube-burst=${KUBE_QPS * 2}`, `--provider-qps=${PROVIDER_QPS}`,
     `--resync-seconds=${resyncSeconds}`, '--lease-namespace=default', '--controllers=DeltaShareToken,AccessToken,DataToken'], {
     env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, ...(MALLOC_ARENA_MAX > 0 ? { MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX) } : {}) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', OPERATOR_OUT ? openSync(OPERATOR_OUT, 'a') : 'ignore', 'inherit'],
   });
 }
 
@@ -653,6 +705,9 @@ async function runSize(n: number): Promise<Row> {
     op = startOperator(cp, port, CONVERGE_RESYNC);
     let peakHeap = 0;
     let peakHeapTotal = 0;
+    // what the RSS is made of, at every scrape: the sample with the highest RSS is printed
+    let atPeak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, at: 0 };
+    let atFirst: typeof atPeak | undefined;
     // heap figures come from the operator's /metrics: sampled every 2 s (each scrape costs it CPU)
     for (let tick = 0; !tracker.allReadyAt; tick++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -660,6 +715,11 @@ async function runSize(n: number): Promise<Row> {
         const m = await scrape(port).catch(() => undefined);
         if (m) peakHeap = Math.max(peakHeap, (m.get('token_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20);
         if (m) peakHeapTotal = Math.max(peakHeapTotal, (m.get('token_operator_nodejs_heap_size_total_bytes') ?? 0) / 2 ** 20);
+        const rss = procStatus(op.pid!).rss;
+        const mib = (k: string) => (m?.get(k) ?? 0) / 2 ** 20;
+        const sample = { rss, heapUsed: mib('token_operator_nodejs_heap_size_used_bytes'), heapTotal: mib('token_operator_nodejs_heap_size_total_bytes'), external: mib('token_operator_nodejs_external_memory_bytes'), at: (performance.now() - started) / 1000 };
+        if (m) atFirst ??= sample;
+        if (m && rss > atPeak.rss) atPeak = sample;
       }
       if (performance.now() - started > 1800_000) throw new Error(`only ${tracker.readyCount}/${n} Ready after 30 min: ${JSON.stringify(tracker.readyByPlural())}`);
     }
@@ -677,13 +737,18 @@ async function runSize(n: number): Promise<Row> {
     console.error(`[n=${n}] Ready by kind ${JSON.stringify(tracker.readyByPlural())}; provider calls by simulator ${providerLogs(sims).map((l) => `${l.sim}:${l.length}`).join(' ')}`);
     console.error(`[n=${n}] where a reconcile's time goes (means): ${latencyMeans(converged)}`);
     console.error(`[n=${n}] operator: all Ready in ${operatorS.toFixed(1)}s; RSS peak ${procStatus(op.pid!).hwm.toFixed(0)} MiB, heap peak used ${peakHeap.toFixed(0)} / committed ${peakHeapTotal.toFixed(0)} MiB`);
+    const parts = (s: typeof atPeak) => `${s.rss.toFixed(0)} MiB at ${s.at.toFixed(0)} s: heap used ${s.heapUsed.toFixed(0)} / committed ${s.heapTotal.toFixed(0)} MiB, external ${s.external.toFixed(0)} MiB, the rest (code, stacks, malloc) ${(s.rss - s.heapTotal - s.external).toFixed(0)} MiB`;
+    console.error(`[n=${n}] RSS, first sample ${atFirst ? parts(atFirst) : 'none'}; highest sampled ${parts(atPeak)}`);
     if (TEMPLATE) console.error(`[n=${n}] templates: ${await checkTemplated(client, opItems)}`);
+    const hwmBeforeSnapshot = procStatus(op.pid!).hwm;
+    if (HEAP_SNAPSHOT_DIR) console.error(`[n=${n}] heap snapshot: ${await heapSnapshot(op)}`);
 
     // steady state: let status writes that raced with the last Ready check settle, then restart
     // the operator with the short resync period and count from its start: its first pass over
     // every token (a restart) and three resyncs must write nothing and call no provider
     if (!QUICK) await new Promise((r) => setTimeout(r, 5000));
-    const convergedHwm = procStatus(op.pid!).hwm;
+    // a heap snapshot raises the process's RSS: the figure is the one read before it
+    const convergedHwm = HEAP_SNAPSHOT_DIR ? hwmBeforeSnapshot : procStatus(op.pid!).hwm;
     let steadyWrites = 0;
     let steadyProviderCalls = 0;
     const liveness = { checks: 0, calls: 0, perS: 0, maxInAnyS: 0, windowS: 0 };
@@ -743,6 +808,11 @@ async function runSize(n: number): Promise<Row> {
     await exited; // lets --cpu-prof write its profile
     op = undefined;
 
+    if (OPERATOR_ONLY) {
+      tracker.stop();
+      const skipped = Number.NaN;
+      return { n, operatorS, floorS: skipped, designFloorS: skipped, designFloorCpu: [skipped, skipped], peakRssMiB: mem.hwm, peakHeapMiB: peakHeap, apiByVerb: apiByVerb(converged), providerCalls: providerCallsN, steadyWrites, steadyProviderCalls, liveness, herdMaxRate, herdSpreadS, herdP50S, ...(fair ? { fairness: fair } : {}), opCpu, floorCpu: [skipped, skipped] };
+    }
     // the readiness watch stays open through the floor run: both sides pay for one observer
     const floorItems = await createTokens(client, sims, 'floor', n, false);
     await settle(cp.pid);

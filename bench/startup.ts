@@ -45,7 +45,7 @@ const operatorFlags = (port: number, namespace: string) => [
 ];
 
 /** the chart's defaults for Node's young generation and glibc's arenas (values.yaml), as the image sets them */
-const chartEnv = { NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' };
+const chartEnv = { NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size-percentage=50', MALLOC_ARENA_MAX: '2' };
 
 function entryTarget(entry: string): Target {
   return {

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_VERSION, GROUP_VERSION, KINDS } from './api/index.js';
+import { API_VERSION, GROUP_VERSION, KINDS, type TargetTemplate } from './api/index.js';
 import type { OperatorConfig } from './config.js';
 import { tokenKinds } from './controllers/kinds.js';
 import { claimOf } from './controllers/shared/ownership.js';
+import { digestTemplatedData } from './controllers/shared/secret-state.js';
 import { ResourceIndex } from './controllers/shared/resource-index.js';
 import type { OperatorEnv } from './controllers/shared/kind.js';
 import { duringLivenessCheck } from './controllers/shared/liveness.js';
@@ -27,6 +28,7 @@ import { ProviderError } from './providers/errors.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './runtime/secret-writer.js';
 import { after, systemClock, type Clock } from './schedule/clock.js';
+import { shareTemplate } from './template/shape.js';
 
 /** how often the API server's endpoints are read again for the egress policy */
 const API_SERVER_REFRESH_MS = 5 * 60_000;
@@ -81,6 +83,25 @@ function intern<S extends string | undefined>(s: S): S {
   return s;
 }
 
+/**
+ * One copy of annotation values that many cached Secrets repeat but that a tenant can vary (the
+ * keys a template writes, its digest): a bounded pool of short strings, oldest out first, so a
+ * flood of distinct values costs at most the pool and only loses the sharing.
+ */
+const recent = new Map<string, string>();
+const RECENT_MAX = 1024;
+const RECENT_MAX_CHARS = 512;
+function share(s: string): string {
+  if (s.length > RECENT_MAX_CHARS) return s;
+  const found = recent.get(s);
+  if (found !== undefined) return found;
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+  recent.set(s, s);
+  return s;
+}
+/** annotations whose values repeat across the Secrets of one template (ownership.ts, target-content.ts) */
+const SHARED_ANNOTATIONS = ['token-operator.io/written-keys', 'token-operator.io/template'];
+
 const OWN_PREFIX = 'token-operator.io/';
 const OWN_GROUP = 'token-operator.io/';
 /** base64 characters of data kept for a labelled Secret that no resource of ours owns */
@@ -130,7 +151,10 @@ export function trimCached(obj: KubeObject): KubeObject {
   const meta: NonNullable<KubeObject['metadata']> = { name: m.name, namespace: intern(m.namespace), uid: m.uid, resourceVersion: m.resourceVersion };
   if (m.generation !== undefined) meta.generation = m.generation;
   if (m.labels) meta.labels = ours(m.labels, true);
-  if (m.annotations) meta.annotations = ours(m.annotations, false);
+  if (m.annotations) {
+    const a = (meta.annotations = ours(m.annotations, false));
+    for (const k of SHARED_ANNOTATIONS) if (a[k] !== undefined) a[k] = share(a[k]);
+  }
   if (m.finalizers) meta.finalizers = m.finalizers.map(intern);
   if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
   if (m.ownerReferences) {
@@ -144,6 +168,9 @@ export function trimCached(obj: KubeObject): KubeObject {
   // A Secret wearing our label without being ours (no owner of our group): its data is never
   // read, and whoever can write Secrets in a namespace can make many of them, up to 1 MiB each.
   if (obj.kind === 'Secret' && !m.ownerReferences?.some((r) => r.apiVersion.startsWith(OWN_GROUP)) && dataChars(obj) > FOREIGN_SECRET_DATA_CHARS) obj.data = {};
+  // Resources stamped from one chart repeat one spec.target.template: one shared, frozen copy.
+  const target = (obj.spec as { target?: { template?: unknown } } | undefined)?.target;
+  if (obj.apiVersion === API_VERSION && target?.template && typeof target.template === 'object') target.template = shareTemplate(target.template as TargetTemplate);
   // Conditions set in one reconcile share their lastTransitionTime: one string, not a copy each.
   const conditions = (obj.status as { conditions?: unknown } | undefined)?.conditions;
   if (Array.isArray(conditions)) {
@@ -163,13 +190,14 @@ function cache(
   clock: Clock,
   r: { group: string; version: string; plural: string },
   labelSelector?: string,
+  transform: (obj: KubeObject) => KubeObject = trimCached,
 ): ObjectCache<KubeObject> {
   const make = (ns?: string) =>
     new Informer<KubeObject>(client, {
       path: resourcePath(r, ns),
       ...(labelSelector ? { labelSelector } : {}),
       resyncMs: cfg.resyncSeconds * 1000,
-      transform: trimCached,
+      transform,
       clock,
       logger: logger.child({ informer: r.plural, ...(ns ? { namespace: ns } : {}) }),
     });
@@ -273,7 +301,10 @@ export async function startOperator(cfg: OperatorConfig, deps: OperatorDeps): Pr
     : unfenced;
 
   // Only Secrets the operator manages are cached, never every Secret of the cluster.
-  const secrets = cache(client, logger, cfg, clock, { group: '', version: 'v1', plural: 'secrets' }, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
+  // A templated Secret's values are the template's rendering, never read: the cache keeps its keys and an HMAC.
+  const secrets = cache(client, logger, cfg, clock, { group: '', version: 'v1', plural: 'secrets' }, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, (obj) =>
+    digestTemplatedData(trimCached(obj), env.hmacKey),
+  );
   const env: OperatorEnv = {
     client,
     clock,

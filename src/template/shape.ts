@@ -118,16 +118,32 @@ function compile(text: string, part: Part, key: string, offer: Offer): Token[] {
 export function checkTemplate(template: TargetTemplate | undefined, offer: Offer): void {
   if (!template) return;
   // every reconcile checks (before any provider call), but a template object is replaced, not
-  // changed, when the resource changes (informer cache): parse it once per spec it was checked with
-  if (checkedWith.get(template) === offer.spec) return;
+  // changed, when the resource changes (informer cache), and resources with the same template
+  // share one object (shareTemplate): parse it once per set of fields it was checked against
+  const offered = offerKey(offer);
+  const passed = checkedWith.get(template);
+  if (passed?.has(offered)) return;
   for (const part of ['data', 'labels', 'annotations'] as const) {
     for (const [key, text] of Object.entries(template[part] ?? {})) compile(text, part, key, offer);
   }
-  checkedWith.set(template, offer.spec);
+  if (passed) {
+    // a handful of kinds and modes; a tenant's odd specs cannot grow it past that bound
+    if (passed.size < 64) passed.add(offered);
+  } else checkedWith.set(template, new Set([offered]));
 }
 
-/** templates that passed checkTemplate, with the spec (the fields offered) they passed with */
-const checkedWith = new WeakMap<TargetTemplate, unknown>();
+/**
+ * What checkTemplate's verdict depends on besides the template: the kind and which of its fields
+ * this spec has (a field may exist only in one mode, e.g. OIDC's refresh token).
+ */
+function offerKey(offer: Offer): string {
+  let key = offer.kind;
+  for (const [name, f] of Object.entries(offer.fields)) if (!f.only || conditionHolds(f.only, offer.spec)) key += `\0${name}`;
+  return key;
+}
+
+/** templates that passed checkTemplate, with the offers (offerKey) they passed with */
+const checkedWith = new WeakMap<TargetTemplate, Set<string>>();
 /** templateDigest per template object: every reconcile compares it with the Secret's annotation */
 const digests = new WeakMap<TargetTemplate, string>();
 
@@ -262,4 +278,34 @@ export function templateDigest(template: TargetTemplate | undefined): string | u
     digests.set(template, digest);
   }
   return digest;
+}
+
+/**
+ * One object for every cached resource whose spec.target.template is the same (by content):
+ * thousands of resources stamped from one chart repeat the same template, and the informer
+ * cache would otherwise hold a parsed copy of it per resource (about 0.5 KiB each at 10k, see
+ * bench/README.md). Keyed by the full SHA-256 of its canonical JSON (another tenant's template
+ * can never be handed out for yours); held weakly, so a template no cached resource uses any
+ * more is collected with its entry. The shared object is frozen: nothing may change a cached spec.
+ */
+export function shareTemplate(template: TargetTemplate): TargetTemplate {
+  const key = createHash('sha256').update(JSON.stringify(canonical(template))).digest('base64');
+  const found = shared.get(key)?.deref();
+  if (found) return found;
+  deepFreeze(template);
+  shared.set(key, new WeakRef(template));
+  unshared.register(template, key);
+  return template;
+}
+
+const shared = new Map<string, WeakRef<TargetTemplate>>();
+// the entry goes when its template is collected (unless a new one took the key meanwhile)
+const unshared = new FinalizationRegistry<string>((key) => {
+  if (shared.get(key)?.deref() === undefined) shared.delete(key);
+});
+
+function deepFreeze(v: unknown): void {
+  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
+  for (const child of Object.values(v)) deepFreeze(child);
+  Object.freeze(v);
 }

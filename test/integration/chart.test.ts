@@ -129,7 +129,7 @@ describe('the token-operator Helm chart', () => {
     expect(dcfg.heapGrowingPercent).toBe(50);
     expect(dcfg).toMatchObject({ egressDeniedCidrs: [], egressAllowedHosts: [], allowLoopbackEgress: false, maxInputSecretBytes: 262144 });
     // the process-level memory settings the operator cannot set itself (bench/README.md)
-    expect(defaults.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2');
+    expect(defaults.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=2 --max-old-space-size-percentage=50');
     expect(defaults.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
     // every TOKEN_OPERATOR_* variable the chart sets is one the operator reads
     const read = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8');

@@ -1,6 +1,6 @@
 import type { ChainStatus } from './chain.js';
 import type { CommonStatus } from './kind.js';
-import { ANNOTATIONS, dataHmac, type SecretState } from './secret-state.js';
+import { ANNOTATIONS, secretHmac, type SecretState } from './secret-state.js';
 
 /**
  * The Secret is written before the status (a one-time credential must land first). If the
@@ -22,7 +22,7 @@ export function adoptFromSecret(
   if (secret.tokenId) status.tokenId = secret.tokenId;
   if (secret.expiresAt) status.expirationTime = secret.expiresAt.toISOString();
   if (secret.rotatedAt) status.lastRotationTime = secret.rotatedAt.toISOString();
-  status.secretHMAC = dataHmac(hmacKey, secret.data);
+  status.secretHMAC = secretHmac(hmacKey, secret);
   for (const [field, annotation] of Object.entries({ ...mirror, lastHandledRotateRequest: ANNOTATIONS.rotateRequest })) {
     if (annotations[annotation] !== undefined) status[field] = annotations[annotation];
     else if (field in mirror) delete status[field];

@@ -330,7 +330,8 @@ export class CredentialProtocol<R extends AnyResource> {
         }
         fromSeed = true;
       }
-      current = { data: waiting?.data ?? (ctx.secret.owned ? ctx.secret.data : {}), private: credential };
+      // the credential's own fields (a templated target's keys are the template's: the state Secret's copy)
+      current = { data: waiting?.data ?? (ctx.secret.owned ? ((await credentialFields(ctx.env.client, res.metadata.namespace, uid, ctx.secret)) ?? {}) : {}), private: credential };
       // Reasons to think the credential is dead already (a provider may refuse a second revoke of the same credential): a
       // revoke sent by an earlier attempt — persisted as a condition, since this process may have
       // died before releasing the finalizer (crash point finalize:after-revoke) — or a renewal

@@ -1,7 +1,7 @@
 import { CONDITION, REASON, ROTATE_ANNOTATION } from '../../api/index.js';
 import { getCondition, setCondition, type Condition } from '../../runtime/conditions.js';
 import type { KubeObject } from '../../runtime/kube-client.js';
-import { dataHmac, readSecretState } from './secret-state.js';
+import { dataHmac, readSecretState, secretHmac } from './secret-state.js';
 import { readStateSecret, type StoredCredential } from './state-secret.js';
 import { checkTargetTemplate, targetContent, templateChanged } from './target-content.js';
 import { writeTarget } from './target-secret.js';
@@ -84,7 +84,7 @@ export async function repairDrift(res: Target, ctx: KindContext): Promise<KindOu
   const rotateRequest = res.metadata.annotations?.[ROTATE_ANNOTATION];
   const d = planDrift({
     recordedHmac: status.secretHMAC,
-    actualHmac: ctx.secret.exists ? dataHmac(env.hmacKey, ctx.secret.data) : undefined,
+    actualHmac: ctx.secret.exists ? secretHmac(env.hmacKey, ctx.secret) : undefined,
     repairs: status.driftRepairs ?? 0,
     lastRepair: status.lastDriftRepairTime ? new Date(status.lastDriftRepairTime) : undefined,
     condition: getCondition(status.conditions, DRIFT_CONDITION),

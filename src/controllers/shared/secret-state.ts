@@ -22,8 +22,14 @@ export interface SecretState {
   tokenId?: string;
   expiresAt?: Date;
   rotatedAt?: Date;
-  /** the keys the operator wrote (token-operator.io/written-keys), only when owned: others' keys are never compared */
+  /**
+   * the keys the operator wrote (token-operator.io/written-keys), only when owned: others' keys
+   * are never compared. Empty for a templated Secret from the operator's cache: `dataHmac` then
+   * stands for it (digestTemplatedData).
+   */
   data: Record<string, string>;
+  /** the HMAC of the written keys, computed when the Secret was cached (templated Secrets only) */
+  dataHmac?: string;
   /**
    * rendered from spec.target.template (target-content.ts): `data` then holds the templated keys,
    * not the credential's own fields, which only the state Secret keeps
@@ -36,6 +42,7 @@ export function readSecretState(secret: KubeObject | undefined, ownerUid: string
   const owned = claimedBy(secret, ownerUid);
   if (!owned) return { exists: true, owned: false, revision: 0, data: {} };
   const a = secret.metadata?.annotations ?? {};
+  const digest = digested.get(secret);
   const date = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined);
   const expiresAt = date(a[ANNOTATIONS.expiresAt]);
   const rotatedAt = date(a[ANNOTATIONS.rotatedAt]);
@@ -46,9 +53,35 @@ export function readSecretState(secret: KubeObject | undefined, ownerUid: string
     ...(a[ANNOTATIONS.tokenId] ? { tokenId: a[ANNOTATIONS.tokenId] } : {}),
     ...(expiresAt ? { expiresAt } : {}),
     ...(rotatedAt ? { rotatedAt } : {}),
-    data: writtenData(secret, secretData(secret)),
+    ...(digest === undefined ? { data: writtenData(secret, secretData(secret)) } : { data: {}, dataHmac: digest }),
     ...(a[TEMPLATE_ANNOTATION] !== undefined ? { templated: true } : {}),
   };
+}
+
+/** The HMAC of what the target Secret holds of the operator's keys (drift detection, adoption). */
+export function secretHmac(key: Buffer, secret: SecretState): string {
+  return secret.dataHmac ?? dataHmac(key, secret.data);
+}
+
+/** Secrets whose cached copy holds no values, with the HMAC of what the operator wrote into them */
+const digested = new WeakMap<KubeObject, string>();
+
+/**
+ * What the operator's cache keeps of a templated target Secret's data: its keys, each value
+ * emptied, and the HMAC of the keys it wrote (set aside for readSecretState). Nothing reads a
+ * templated Secret's values: they are the template's rendering, not the credential's fields,
+ * which the state Secret keeps (target-content.ts); drift detection needs only the HMAC. At 10k
+ * tokens this is most of what the Secret cache held (bench/README.md). Without a key (not
+ * loaded yet), or for a Secret without a template, the data stays as it is.
+ */
+export function digestTemplatedData(secret: KubeObject, hmacKey: Buffer): KubeObject {
+  const data = secret.data as Record<string, string> | undefined;
+  if (!hmacKey.length || !data || secret.metadata?.annotations?.[TEMPLATE_ANNOTATION] === undefined) return secret;
+  digested.set(secret, dataHmac(hmacKey, writtenData(secret, secretData(secret))));
+  const emptied: Record<string, string> = {};
+  for (const k of Object.keys(data)) emptied[k] = '';
+  secret.data = emptied;
+  return secret;
 }
 
 // A raw key is imported into OpenSSL on every createHmac; an imported KeyObject made each HMAC

@@ -1,6 +1,7 @@
 import type { ServerMetadata } from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { InputError, SecretReader } from '../../../src/controllers/shared/inputs.js';
+import { dataHmac, digestTemplatedData, readSecretState, secretHmac } from '../../../src/controllers/shared/secret-state.js';
 import { trimCached } from '../../../src/operator.js';
 import { DeltaSharingProfileSchema } from '../../../src/providers/dds/index.js';
 import { HostLimiters, MAX_CREDENTIAL_CHARS } from '../../../src/providers/http.js';
@@ -143,5 +144,56 @@ describe('what the informer caches keep of a tenant object', () => {
     expect(own.data).toEqual(data);
     const small = trimCached({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x', namespace: 'team-a', uid: 'u3', resourceVersion: '1', labels }, data: { k: 'dg==' } });
     expect(small.data).toEqual({ k: 'dg==' });
+  });
+});
+
+describe('what the Secret cache keeps of a templated target Secret', () => {
+  const key = Buffer.alloc(32, 7);
+  const labels = { 'app.kubernetes.io/managed-by': 'token-operator' };
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const secret = (annotations: Record<string, string>, data: Record<string, string>): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 's', namespace: 'team-a', uid: 'u', resourceVersion: '1', labels, annotations: { 'token-operator.io/created-by': 'owner-uid', ...annotations } },
+    data,
+  });
+  const written = JSON.stringify({ data: ['ACCESS_TOKEN', 'authorization'] });
+
+  it('keeps the keys and the HMAC of what the operator wrote, not the values', () => {
+    const data = { ACCESS_TOKEN: b64('tok-1'), authorization: b64('GNAP tok-1'), added: b64('a key someone else added') };
+    const cached = digestTemplatedData(secret({ 'token-operator.io/template': 'sha256:0123', 'token-operator.io/written-keys': written }, { ...data }), key);
+    expect(cached.data).toEqual({ ACCESS_TOKEN: '', authorization: '', added: '' });
+    const state = readSecretState(cached, 'owner-uid');
+    expect(state).toMatchObject({ exists: true, owned: true, templated: true, data: {} });
+    // the same HMAC the reconcile computed from the values, over the operator's keys only
+    expect(secretHmac(key, state)).toBe(dataHmac(key, { ACCESS_TOKEN: 'tok-1', authorization: 'GNAP tok-1' }));
+    // an edit of an operator key is a different HMAC: drift is still seen
+    const edited = digestTemplatedData(secret({ 'token-operator.io/template': 'sha256:0123', 'token-operator.io/written-keys': written }, { ...data, ACCESS_TOKEN: b64('x') }), key);
+    expect(secretHmac(key, readSecretState(edited, 'owner-uid'))).not.toBe(secretHmac(key, state));
+  });
+
+  it('leaves a Secret without a template (its values are the credential) and any Secret before the key is loaded', () => {
+    const data = { access_token: b64('tok-1') };
+    const plain = digestTemplatedData(secret({ 'token-operator.io/written-keys': JSON.stringify({ data: ['access_token'] }) }, { ...data }), key);
+    expect(plain.data).toEqual(data);
+    expect(readSecretState(plain, 'owner-uid').data).toEqual({ access_token: 'tok-1' });
+    const early = digestTemplatedData(secret({ 'token-operator.io/template': 'sha256:0123', 'token-operator.io/written-keys': written }, { ...data }), Buffer.alloc(0));
+    expect(early.data).toEqual(data);
+  });
+});
+
+describe('resources stamped from one chart', () => {
+  it('share one cached spec.target.template object', () => {
+    const cr = (name: string, prefix: string) =>
+      trimCached({
+        apiVersion: 'token-operator.io/v1alpha1',
+        kind: 'AccessToken',
+        metadata: { name, namespace: 'team-a', uid: name, resourceVersion: '1' },
+        spec: { target: { secretName: name, template: { data: { ACCESS_TOKEN: '{{access_token}}', authorization: `${prefix} {{access_token}}` } } } },
+      });
+    const tmpl = (o: KubeObject) => (o.spec as { target: { template: unknown } }).target.template;
+    expect(tmpl(cr('a', 'GNAP'))).toBe(tmpl(cr('b', 'GNAP')));
+    expect(tmpl(cr('c', 'Bearer'))).not.toBe(tmpl(cr('a', 'GNAP')));
+    expect(tmpl(cr('c', 'Bearer'))).toEqual({ data: { ACCESS_TOKEN: '{{access_token}}', authorization: 'Bearer {{access_token}}' } });
   });
 });

@@ -8,7 +8,7 @@ import {
   type TargetTemplate,
 } from '../../../src/api/index.js';
 import { thrown } from '../../support/thrown.js';
-import { MAX_RENDERED_CHARS, TemplateError, checkTemplate, shapeTarget, templateDigest, type Offer } from '../../../src/template/shape.js';
+import { MAX_RENDERED_CHARS, TemplateError, checkTemplate, shapeTarget, shareTemplate, templateDigest, type Offer } from '../../../src/template/shape.js';
 
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.s1gnature-VALUE';
 const oidc: Offer = { kind: 'AccessToken', fields: ACCESS_TOKEN_FIELDS, spec: { oidc: { clientId: 'c' } } };
@@ -278,5 +278,29 @@ describe('the admission pattern (CEL, RE2) and the renderer agree', () => {
     // admission may let through what only the renderer can judge (nesting), never the reverse
     if (rendered) expect(admitted).toBe(true);
     if (!admitted) expect(rendered).toBe(false);
+  });
+});
+
+describe('shareTemplate: one cached object per distinct template', () => {
+  it('hands out the first object for the same content (whatever the key order), another for other content, frozen', () => {
+    const first = shareTemplate(data({ A: '{{access_token}}', B: 'Bearer {{access_token}}' }, { annotations: { x: '{{expires_at}}' } }));
+    const same = shareTemplate({ annotations: { x: '{{expires_at}}' }, data: { B: 'Bearer {{access_token}}', A: '{{access_token}}' } });
+    expect(same).toBe(first);
+    expect(shareTemplate(data({ A: '{{access_token}}', B: 'GNAP {{access_token}}' }, { annotations: { x: '{{expires_at}}' } }))).not.toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.data)).toBe(true);
+    expect(() => {
+      (first.data as Record<string, string>).A = '{{refresh_token}}';
+    }).toThrow(TypeError);
+  });
+
+  it('a shared template is judged for each resource: a field one mode has and the other lacks', () => {
+    // checked (and remembered) as fine for a resource that exposes the refresh token ...
+    const t = shareTemplate(data({ R: '{{refresh_token}}' }));
+    expect(() => checkTemplate(t, oidcExposed)).not.toThrow();
+    expect(() => checkTemplate(t, oidcExposed)).not.toThrow();
+    // ... the same object is still refused for one that does not, and for another kind
+    expect(failure(() => checkTemplate(t, oidc)).field).toBe('refresh_token');
+    expect(failure(() => checkTemplate(t, dds)).message).toMatch(/unknown field "refresh_token"/);
+    expect(() => checkTemplate(t, oidcExposed)).not.toThrow();
   });
 });
