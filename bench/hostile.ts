@@ -26,10 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateJwk } from '@interledger/http-signature-utils';
 import { KubeConfig } from '@kubernetes/client-node';
-import YAML from 'yaml';
 import { KubeClient, type KubeObject } from '../src/runtime/kube-client.js';
 import { freePort, startControlPlane } from '../test/cluster/control-plane.js';
 import { startGnapSimulator } from '../test/simulators/gnap/server.js';
+import { chartLimitMiB, chartValues, podNodeFlags } from './pod-flags.js';
 import { cpuSeconds } from './proc.js';
 
 const arg = (name: string, def: string) => {
@@ -47,12 +47,8 @@ const root = join(import.meta.dirname, '..');
 const operatorRoot = arg('operator-root', root);
 /** extra operator flags, e.g. --operator-args="--kube-qps=1000 --kube-burst=2000" (default: the chart's settings) */
 const OPERATOR_ARGS = arg('operator-args', '').split(' ').filter(Boolean);
-const values = YAML.parse(readFileSync(join(root, 'charts', 'token-operator', 'values.yaml'), 'utf8')) as {
-  nodeOptions?: string;
-  mallocArenaMax?: number;
-  resources: { limits: { memory: string } };
-};
-const LIMIT_MIB = Number(/^(\d+)Mi$/.exec(values.resources.limits.memory)?.[1] ?? 256);
+const values = chartValues;
+const LIMIT_MIB = chartLimitMiB ?? 256;
 
 // ---- the hostile tenant's endpoints -------------------------------------------------------
 
@@ -265,7 +261,7 @@ async function main(): Promise<void> {
     console.error(`created ${HOSTILE} hostile resources over ${PORTS} origins (bodies ${BODY / 1024} KiB, credentials ${TOKEN / 1024} KiB) and ${VICTIMS} victims`);
 
     const port = await freePort();
-    const nodeFlags = (values.nodeOptions ?? '').split(' ').filter(Boolean);
+    const nodeFlags = podNodeFlags();
     op = spawn(process.execPath, [...nodeFlags, join(operatorRoot, 'dist', 'main.js'), '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1',
       '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn', '--lease-namespace=default', ...OPERATOR_ARGS], {
       env: { ...kubeEnv, ...(values.mallocArenaMax ? { MALLOC_ARENA_MAX: String(values.mallocArenaMax) } : {}) },

@@ -28,6 +28,7 @@ import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds } from './proc.js';
+import { chartValues, podNodeFlags } from './pod-flags.js';
 import { generateJwk } from '@interledger/http-signature-utils';
 import { KubeConfig } from '@kubernetes/client-node';
 import { freePort, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
@@ -77,38 +78,9 @@ const OPERATOR_ONLY = process.argv.includes('--operator-only');
 /** the two-namespace fairness phase: always in a full run; --fairness adds it to --quick */
 const FAIRNESS = !QUICK || process.argv.includes('--fairness');
 /** Node flags for the operator process; by default what the chart ships (values.yaml nodeOptions) */
-const chartValues = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as {
-  nodeOptions?: string;
-  resources?: { limits?: { memory?: string } };
-};
-const NODE_FLAGS = inPod(arg('node-flags', chartValues.nodeOptions ?? '').split(' ').filter(Boolean), chartValues.resources?.limits?.memory);
-
-/**
- * The flags as Node applies them in the chart's pod. Node sizes the old generation for
- * --max-old-space-size-percentage=P from the cgroup's memory limit (the container's
- * resources.limits.memory); the bench's operator runs outside any such cgroup, where the same
- * flag would take P % of the whole machine. So it gets the size Node computes in the pod:
- * ⌊limit in MiB × P / 100⌋ (node_options.cc, HandleMaxOldSpaceSizePercentage).
- */
-function inPod(flags: string[], limit: string | undefined): string[] {
-  return flags.map((f) => {
-    const p = /^--max-old-space-size-percentage=(\d+(?:\.\d+)?)%?$/.exec(f);
-    if (!p) return f;
-    const mib = quantityMiB(limit);
-    if (!mib) throw new Error(`${f} needs resources.limits.memory in the chart's values.yaml to mean what it means in the pod`);
-    return `--max-old-space-size=${Math.floor((mib * Number(p[1])) / 100)}`;
-  });
-}
-
-/** "256Mi", "1Gi", "300M" → MiB */
-function quantityMiB(q: string | undefined): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G)?$/.exec(q ?? '');
-  if (!m) return undefined;
-  const unit = { Ki: 1 / 1024, Mi: 1, Gi: 1024, k: 1000 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 }[m[2] ?? ''] ?? 1 / 2 ** 20;
-  return Number(m[1]) * unit;
-}
+const NODE_FLAGS = podNodeFlags(arg('node-flags', chartValues.nodeOptions ?? ''));
 /** glibc malloc arenas for the operator process; by default what the chart ships (values.yaml mallocArenaMax; 0 = glibc's default) */
-const shippedArenas = (YAML.parse(readFileSync(join(import.meta.dirname, '..', 'charts', 'token-operator', 'values.yaml'), 'utf8')) as { mallocArenaMax?: number }).mallocArenaMax ?? 0;
+const shippedArenas = chartValues.mallocArenaMax ?? 0;
 const MALLOC_ARENA_MAX = Number(arg('malloc-arena-max', String(shippedArenas)));
 /** write a V8 CPU profile of the operator process into this directory */
 const PROFILE_DIR = arg('cpu-prof-dir', '');
@@ -780,6 +752,9 @@ async function runSize(n: number): Promise<Row> {
     }
 
     // herd: ask min(HERD, n) tokens (the first ones, so round-robin over the kinds) to rotate at the same instant
+    // the restarted operator's peak RSS after each phase (VmHWM only grows): which phase sets the whole run's peak
+    const phaseHwm: string[] = [];
+    if (!QUICK) phaseHwm.push(`restart + steady state ${procStatus(op.pid!).hwm.toFixed(0)}`);
     const herd = QUICK ? [] : opItems.slice(0, Math.min(HERD, n));
     const herdStart = Date.now();
     const logStarts = providerLogs(sims).map((l) => l.length);
@@ -800,7 +775,10 @@ async function runSize(n: number): Promise<Row> {
     const herdTimes = herd.length ? [...tracker.rotations.values()].filter((t) => t >= herdStart - 1000).sort((a, b) => a - b) : [];
     const herdSpreadS = herdTimes.length ? (herdTimes[herdTimes.length - 1]! - herdStart) / 1000 : 0;
     const herdP50S = herdTimes.length ? (herdTimes[Math.floor(herdTimes.length / 2)]! - herdStart) / 1000 : 0;
+    if (herd.length) phaseHwm.push(`herd ${procStatus(op.pid!).hwm.toFixed(0)}`);
     const fair = FAIRNESS ? await fairness(client, sims, tracker, n) : undefined;
+    if (fair) phaseHwm.push(`fairness ${procStatus(op.pid!).hwm.toFixed(0)}`);
+    if (phaseHwm.length) console.error(`[n=${n}] peak RSS of the restarted operator (MiB), after: ${phaseHwm.join(', ')}; converging: ${convergedHwm.toFixed(0)}`);
     const mem = procStatus(op.pid!);
     mem.hwm = Math.max(mem.hwm, convergedHwm);
     const exited = new Promise((r) => op!.once('exit', r));
