@@ -1,5 +1,5 @@
 /**
- * `npm run bench:hostile [-- --hostile=300 --victims=20 --seconds=180 --body-kib=64 --token-kib=16]`
+ * `npm run bench:hostile [-- --hostile=300 --victims=20 --seconds=180 --body-kib=64 --token-kib=16 --node-flags="..."]`
  *
  * One hostile tenant against one honest one, on a fresh real kube-apiserver, with the compiled
  * operator (`dist/main.js`) run as the chart runs it (its memory settings, workers, provider
@@ -48,6 +48,8 @@ const operatorRoot = arg('operator-root', root);
 /** extra operator flags, e.g. --operator-args="--kube-qps=1000 --kube-burst=2000" (default: the chart's settings) */
 const OPERATOR_ARGS = arg('operator-args', '').split(' ').filter(Boolean);
 const values = chartValues;
+/** Node flags for the operator (default: the chart's nodeOptions, as Node applies them in the pod) */
+const NODE_FLAGS = podNodeFlags(arg('node-flags', values.nodeOptions ?? ''));
 const LIMIT_MIB = chartLimitMiB ?? 256;
 
 // ---- the hostile tenant's endpoints -------------------------------------------------------
@@ -261,7 +263,7 @@ async function main(): Promise<void> {
     console.error(`created ${HOSTILE} hostile resources over ${PORTS} origins (bodies ${BODY / 1024} KiB, credentials ${TOKEN / 1024} KiB) and ${VICTIMS} victims`);
 
     const port = await freePort();
-    const nodeFlags = podNodeFlags();
+    const nodeFlags = NODE_FLAGS;
     op = spawn(process.execPath, [...nodeFlags, join(operatorRoot, 'dist', 'main.js'), '--leader-elect=false', `--health-port=${port}`, '--health-host=127.0.0.1',
       '--allow-insecure-http', '--allow-loopback-egress', '--log-level=warn', '--lease-namespace=default', ...OPERATOR_ARGS], {
       env: { ...kubeEnv, ...(values.mallocArenaMax ? { MALLOC_ARENA_MAX: String(values.mallocArenaMax) } : {}) },

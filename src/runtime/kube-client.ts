@@ -4,6 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { fromKubeConfig, type KubeAccess } from './kube-access.js';
 import { monotonicMs } from '../schedule/clock.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
+import { RoundRobin } from './round-robin.js';
 
 /**
  * A thin Kubernetes REST client. Access (server, TLS, auth) comes from kube-access.ts, which
@@ -116,7 +117,10 @@ export class KubeClient {
   ) {
     this.access = 'getCurrentCluster' in access ? fromKubeConfig(access) : access;
     this.server = new URL(this.access.server);
-    this.limiter = new TokenBucket(opts.qps ?? 50, opts.burst ?? 100);
+    // Requests beyond the limit wait per namespace, served in turn: one namespace's flood of
+    // status patches and Events (a hostile tenant's failing resources) does not queue every other
+    // namespace's writes behind it (bench/README.md, hostile tenant).
+    this.limiter = new TokenBucket(opts.qps ?? 50, opts.burst ?? 100, monotonicMs, new RoundRobin<() => void>());
   }
 
   /**
@@ -161,7 +165,7 @@ export class KubeClient {
 
   async request<T>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
     await this.prepare();
-    await this.limiter.take();
+    await this.limiter.take(namespaceOf(path));
     // checked as late as possible: after the rate limiter's wait, right before the request goes out
     if (method !== 'GET') this.opts.writeGate?.();
     const started = performance.now();
@@ -277,7 +281,7 @@ export class KubeClient {
     signal: AbortSignal,
   ): Promise<void> {
     await this.prepare();
-    await this.limiter.take();
+    await this.limiter.take(namespaceOf(path));
     const url = this.url(path, { ...query, watch: true });
     const mod = url.protocol === 'https:' ? https : http;
     const started = performance.now();
@@ -339,4 +343,10 @@ export function resourcePath(r: { group: string; version: string; plural: string
   const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
   const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${base}${ns}/${r.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
+}
+
+/** The namespace a request path names ("/api/v1/namespaces/NS/…", "/apis/G/V/namespaces/NS/…"), "" for a cluster-scoped one. */
+export function namespaceOf(path: string): string {
+  const m = /\/namespaces\/([^/?]+)\//.exec(path);
+  return m ? m[1]! : '';
 }

@@ -1,13 +1,34 @@
 import { after, monotonicMs, systemClock } from './clock.js';
 
+/** Who is woken next when a token comes free: first come first served, or e.g. round-robin between tenants. */
+export interface WaitQueue {
+  push(tenant: string, wake: () => void): void;
+  shift(): (() => void) | undefined;
+  readonly size: number;
+}
+
+/** Plain arrival order, whoever the tenant. */
+class Arrival implements WaitQueue {
+  private readonly items: Array<() => void> = [];
+  push(_tenant: string, wake: () => void): void {
+    this.items.push(wake);
+  }
+  shift(): (() => void) | undefined {
+    return this.items.shift();
+  }
+  get size(): number {
+    return this.items.length;
+  }
+}
+
 /**
  * A token bucket: `rate` tokens per second, up to `burst` saved. Used for the client's
- * QPS limit and the work queue's global rate limit (client-go uses the same shape).
+ * QPS limit and the work queue's global rate limit (client-go uses the same shape). Callers
+ * that must wait are woken in the order `waiters` gives (default: arrival).
  */
 export class TokenBucket {
   private tokens: number;
   private last: number;
-  private waiters: Array<() => void> = [];
   /** set while a wake-up is armed */
   private timer: (() => void) | undefined;
 
@@ -15,6 +36,7 @@ export class TokenBucket {
     private readonly rate: number,
     private readonly burst: number,
     private readonly now: () => number = monotonicMs,
+    private readonly waiters: WaitQueue = new Arrival(),
   ) {
     this.tokens = burst;
     this.last = now();
@@ -29,7 +51,7 @@ export class TokenBucket {
   /** Takes one token if available now. */
   tryTake(): boolean {
     this.refill();
-    if (this.tokens >= 1 && this.waiters.length === 0) {
+    if (this.tokens >= 1 && this.waiters.size === 0) {
       this.tokens -= 1;
       return true;
     }
@@ -53,16 +75,17 @@ export class TokenBucket {
     return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.rate) * 1000);
   }
 
-  take(): Promise<void> {
+  /** Resolves once a token is the caller's; `tenant` places a waiting caller in `waiters`. */
+  take(tenant = ''): Promise<void> {
     if (!Number.isFinite(this.rate) || this.tryTake()) return Promise.resolve();
     return new Promise((resolve) => {
-      this.waiters.push(resolve);
+      this.waiters.push(tenant, resolve);
       this.schedule();
     });
   }
 
   private schedule(): void {
-    if (this.timer || this.waiters.length === 0) return;
+    if (this.timer || this.waiters.size === 0) return;
     // a waiting request keeps the process alive, as a socket would
     this.timer = after(
       systemClock,
@@ -70,7 +93,7 @@ export class TokenBucket {
       () => {
         this.timer = undefined;
         this.refill();
-        while (this.waiters.length && this.tokens >= 1) {
+        while (this.waiters.size && this.tokens >= 1) {
           this.tokens -= 1;
           this.waiters.shift()!();
         }

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from '../../../src/schedule/token-bucket.js';
+import { RoundRobin } from '../../../src/runtime/round-robin.js';
+import { namespaceOf } from '../../../src/runtime/kube-client.js';
 
 describe('TokenBucket', () => {
   let t = 0;
@@ -78,5 +80,41 @@ describe('TokenBucket', () => {
       for (let i = 0; i < 100; i++) await b.take();
       expect(vi.getTimerCount()).toBe(0);
     });
+  });
+});
+
+describe('TokenBucket waiters', () => {
+  it('wake in turn between tenants with a round-robin queue, in arrival order without one', async () => {
+    vi.useFakeTimers();
+    try {
+      const order = async (waiters?: RoundRobin<() => void>) => {
+        let t = 0;
+        const b = new TokenBucket(10, 1, () => t, waiters);
+        expect(b.tryTake()).toBe(true); // the burst is spent: everyone below waits
+        const woken: string[] = [];
+        // one namespace floods first, then another asks once
+        const calls = [...['h1', 'h2', 'h3', 'h4'].map((id) => ['hostile', id]), ['victim', 'v1']].map(([tenant, id]) => b.take(tenant).then(() => woken.push(id!)));
+        for (let i = 0; i < 5; i++) {
+          t += 100;
+          await vi.advanceTimersByTimeAsync(100);
+        }
+        await Promise.all(calls);
+        return woken;
+      };
+      expect(await order()).toEqual(['h1', 'h2', 'h3', 'h4', 'v1']);
+      // the other namespace's one request waits behind one of the flood's, not all of them
+      expect(await order(new RoundRobin<() => void>())).toEqual(['h1', 'v1', 'h2', 'h3', 'h4']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('namespaceOf: the tenant of a request path', () => {
+  it('is the namespace a path names, "" for cluster-scoped paths', () => {
+    expect(namespaceOf('/api/v1/namespaces/team-a/secrets/x')).toBe('team-a');
+    expect(namespaceOf('/apis/token-operator.io/v1alpha1/namespaces/team-b/accesstokens/t/status')).toBe('team-b');
+    expect(namespaceOf('/apis/token-operator.io/v1alpha1/deltasharetokens')).toBe('');
+    expect(namespaceOf('/api/v1/namespaces/team-a')).toBe('');
   });
 });
