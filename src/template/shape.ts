@@ -265,6 +265,8 @@ function canonical(v: unknown): unknown {
   );
 }
 
+const digestOf = (sha256Hex: string) => `sha256:${sha256Hex.slice(0, 16)}`;
+
 /**
  * A short digest of spec.target.template, recorded on the target Secret with what was rendered
  * from it: a template change is seen from the cached Secret alone, and written once. The template
@@ -274,7 +276,7 @@ export function templateDigest(template: TargetTemplate | undefined): string | u
   if (!template) return undefined;
   let digest = digests.get(template);
   if (digest === undefined) {
-    digest = `sha256:${createHash('sha256').update(JSON.stringify(canonical(template))).digest('hex').slice(0, 16)}`;
+    digest = digestOf(createHash('sha256').update(JSON.stringify(canonical(template))).digest('hex'));
     digests.set(template, digest);
   }
   return digest;
@@ -289,9 +291,11 @@ export function templateDigest(template: TargetTemplate | undefined): string | u
  * more is collected with its entry. The shared object is frozen: nothing may change a cached spec.
  */
 export function shareTemplate(template: TargetTemplate): TargetTemplate {
-  const key = createHash('sha256').update(JSON.stringify(canonical(template))).digest('base64');
+  const key = createHash('sha256').update(JSON.stringify(canonical(template))).digest('hex');
   const found = shared.get(key)?.deref();
   if (found) return found;
+  // the same hash templateDigest takes: one hashing per distinct template, not two
+  digests.set(template, digestOf(key));
   deepFreeze(template);
   shared.set(key, new WeakRef(template));
   unshared.register(template, key);
