@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TIMER_MS, WorkQueue } from '../../../src/runtime/work-queue.js';
+import { ManualClock } from '../../../src/schedule/clock.js';
 
 /** Resolves with the next key if one is handed out before timers/microtasks settle, else 'none'. */
 async function poll(q: WorkQueue): Promise<string | undefined | 'none'> {
@@ -172,6 +173,36 @@ describe('WorkQueue', () => {
       expect(q.depth).toBe(0);
       await vi.advanceTimersByTimeAsync(1);
       expect(q.depth).toBe(1);
+    });
+
+    it("a clock that stands still (a test's ManualClock: waits pass in real time) does not postpone a wake-up each time a shorter one fires", async () => {
+      const q = new WorkQueue({ clock: new ManualClock('2026-11-23T10:00:00Z') });
+      q.addAfter('ns/check', 30_000);
+      // other keys keep asking for short wake-ups meanwhile (retries, clean-ups)
+      for (let i = 0; i < 29; i++) {
+        q.addAfter(`ns/short${i}`, 500);
+        await vi.advanceTimersByTimeAsync(1_000);
+      }
+      const early = new Set<string>();
+      while (q.depth > 0) early.add((await q.get())!);
+      expect(early.has('ns/check')).toBe(false);
+      expect(early.size).toBe(29);
+      await vi.advanceTimersByTimeAsync(1_000); // 30 s since it was asked for
+      expect(await poll(q)).toBe('ns/check');
+    });
+
+    it('a wall clock that steps back does not delay keys already waiting', async () => {
+      const clock = new ManualClock('2026-11-23T10:00:00Z');
+      const q = new WorkQueue({ clock });
+      q.addAfter('ns/a', 10_000);
+      await vi.advanceTimersByTimeAsync(5_000);
+      clock.advance(5_000);
+      clock.advance(-3_600_000); // NTP steps the wall clock back an hour
+      q.addAfter('ns/b', 1_000); // re-arms the timer under the stepped clock
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(await poll(q)).toBe('ns/b');
+      await vi.advanceTimersByTimeAsync(4_000);
+      expect(await poll(q)).toBe('ns/a');
     });
 
     it('cancel drops a pending wake-up', async () => {
