@@ -4,7 +4,7 @@ import { keyOf, type InformerEvent, type ObjectCache } from './informer.js';
 import type { KubeObject } from './kube-client.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { Clock } from '../schedule/clock.js';
-import { tenantOf } from './round-robin.js';
+import { tenantOf } from '../schedule/round-robin.js';
 import { WorkQueue } from './work-queue.js';
 import type { WorkerPool } from './worker-pool.js';
 

@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { fromKubeConfig, type KubeAccess } from './kube-access.js';
 import { monotonicMs } from '../schedule/clock.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
-import { RoundRobin } from './round-robin.js';
+import { RoundRobin } from '../schedule/round-robin.js';
 
 /**
  * A thin Kubernetes REST client. Access (server, TLS, auth) comes from kube-access.ts, which

@@ -1,7 +1,7 @@
 import { after, monotonicMs, systemClock, type Clock } from '../schedule/clock.js';
 import { QUEUE_RETRY, queueRetryDelay } from '../schedule/retry.js';
 import { TokenBucket } from '../schedule/token-bucket.js';
-import { RoundRobin, tenantOf } from './round-robin.js';
+import { RoundRobin, tenantOf } from '../schedule/round-robin.js';
 
 /**
  * A keyed work queue with controller-runtime semantics: a key is queued at most once,
@@ -15,14 +15,6 @@ import { RoundRobin, tenantOf } from './round-robin.js';
 export interface WorkQueueOptions {
   /** delayed wake-ups run on this clock's timers (default: the system's) */
   clock?: Clock;
-  /**
-   * The scale due times are kept on (default: monotonic, like the timers). Not the clock's wall
-   * time: a wait is a duration, so a wall clock that NTP steps back must not add the step to every
-   * waiting key, and a test's ManualClock (its `now` moves by hand, its waits pass in real time)
-   * must not hold keys back, which it did: each shorter wake-up that fired re-armed the timer for
-   * the standing clock's full delay again, so a 30 s check starved while retries kept coming.
-   */
-  monotonic?: () => number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** overall retry rate limit (default QUEUE_RETRY in schedule/retry.ts: client-go's 10 qps, burst 100) */
@@ -42,7 +34,11 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   /**
-   * Delayed keys and when they are due (monotonic ms). One timer serves them all, armed for the
+   * Delayed keys and when they are due, in monotonic ms (monotonicMs), not the clock's wall
+   * time: a wait is a duration, so a wall clock that NTP steps back must not add the step to every
+   * waiting key, and a test's ManualClock (its `now` moves by hand, its waits pass in real time)
+   * must not hold keys back, which it did: each shorter wake-up that fired re-armed the timer for
+   * the standing clock's full delay again, so a 30 s check starved while retries kept coming. One timer serves them all, armed for the
    * earliest, over a min-heap of (due, key) wake-ups: a Node timer per key (the Timeout, its
    * closure, an entry object) cost about 300 bytes for each resource waiting for its rotation.
    * Heap entries whose due time no longer matches `delayed` (replaced by an earlier one,
@@ -58,12 +54,10 @@ export class WorkQueue {
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private readonly bucket: TokenBucket;
   private readonly clock: Clock;
-  private readonly now: () => number;
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkQueueOptions = {}) {
     this.clock = opts.clock ?? systemClock;
-    this.now = opts.monotonic ?? monotonicMs;
     this.bucket = new TokenBucket(opts.qps ?? QUEUE_RETRY.qps, opts.burst ?? QUEUE_RETRY.burst);
   }
 
@@ -96,7 +90,7 @@ export class WorkQueue {
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
     const delay = Math.min(ms, MAX_TIMER_MS);
-    const due = this.now() + delay;
+    const due = monotonicMs() + delay;
     const existing = this.delayed.get(key);
     if (existing !== undefined && existing <= due) return;
     this.delayed.set(key, due);
@@ -118,14 +112,14 @@ export class WorkQueue {
     if (this.timer && this.timerDue <= next) return;
     this.timer?.();
     this.timerDue = next;
-    this.timer = after(this.clock, Math.max(0, next - this.now()), () => this.fire(next));
+    this.timer = after(this.clock, Math.max(0, next - monotonicMs()), () => this.fire(next));
   }
 
   /** Queues every key due by now, or by the time this timer was armed for (it has waited that long). */
   private fire(armedFor: number): void {
     this.timer = undefined;
     this.timerDue = Number.POSITIVE_INFINITY;
-    const until = Math.max(this.now(), armedFor);
+    const until = Math.max(monotonicMs(), armedFor);
     while (this.heapDue.length && this.heapDue[0]! <= until) {
       const due = this.heapDue[0]!;
       const key = this.heapKey[0]!;

@@ -1,4 +1,4 @@
-import { RoundRobin } from './round-robin.js';
+import { RoundRobin } from '../schedule/round-robin.js';
 
 /**
  * Reconcile slots shared by the controllers of one process. With a fixed number of workers per

@@ -1,6 +1,7 @@
 import { after, monotonicMs, systemClock } from './clock.js';
+import { Fifo } from './round-robin.js';
 
-/** Who is woken next when a token comes free: first come first served, or e.g. round-robin between tenants. */
+/** Who is woken next when a token comes free: first come first served, or e.g. round-robin between tenants (RoundRobin). */
 export interface WaitQueue {
   push(tenant: string, wake: () => void): void;
   shift(): (() => void) | undefined;
@@ -8,17 +9,15 @@ export interface WaitQueue {
 }
 
 /** Plain arrival order, whoever the tenant. */
-class Arrival implements WaitQueue {
-  private readonly items: Array<() => void> = [];
-  push(_tenant: string, wake: () => void): void {
-    this.items.push(wake);
-  }
-  shift(): (() => void) | undefined {
-    return this.items.shift();
-  }
-  get size(): number {
-    return this.items.length;
-  }
+function arrival(): WaitQueue {
+  const q = new Fifo<() => void>();
+  return {
+    push: (_tenant, wake) => q.push(wake),
+    shift: () => q.shift(),
+    get size() {
+      return q.length;
+    },
+  };
 }
 
 /**
@@ -36,7 +35,7 @@ export class TokenBucket {
     private readonly rate: number,
     private readonly burst: number,
     private readonly now: () => number = monotonicMs,
-    private readonly waiters: WaitQueue = new Arrival(),
+    private readonly waiters: WaitQueue = arrival(),
   ) {
     this.tokens = burst;
     this.last = now();

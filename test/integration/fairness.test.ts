@@ -2,7 +2,7 @@
  * Two tenants on one operator with two reconcile slots: one namespace asks 80 AccessTokens to
  * rotate at once (a herd), and while that herd is being worked through, a token in another
  * namespace comes due by its schedule. Reconcile slots are shared round-robin by namespace
- * (runtime/round-robin.ts), so the due token waits for a slot to free, not for the herd.
+ * (schedule/round-robin.ts), so the due token waits for a slot to free, not for the herd.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube-client.js';

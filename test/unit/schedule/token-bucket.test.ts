@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from '../../../src/schedule/token-bucket.js';
-import { RoundRobin } from '../../../src/runtime/round-robin.js';
+import { RoundRobin } from '../../../src/schedule/round-robin.js';
 import { namespaceOf } from '../../../src/runtime/kube-client.js';
 
 describe('TokenBucket', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Fifo, RoundRobin, tenantOf } from '../../../src/runtime/round-robin.js';
+import { Fifo, RoundRobin, tenantOf } from '../../../src/schedule/round-robin.js';
 import { WorkerPool } from '../../../src/runtime/worker-pool.js';
 
 describe('Fifo', () => {
